@@ -1,0 +1,15 @@
+"""mobilenet: a faithful, measured MobileNet v1 (Howard et al. 2017) in PyTorch."""
+
+from .errors import MobileNetError
+from .model import BLOCKS, MobileNetV1, scale_channels
+from .timm_import import from_timm
+
+__version__ = "0.1.0"
+__all__ = ["BLOCKS", "MobileNetError", "MobileNetV1", "from_timm", "load_pretrained", "scale_channels"]
+
+
+def load_pretrained(name: str = "cifar10"):
+    """A shipped model ("cifar10", "cifar10-w0.5", ...) in eval mode, with ``model.pretrained_cfg``."""
+    from .pretrained import load_pretrained as _lp
+
+    return _lp(name)

@@ -1,0 +1,243 @@
+"""`mobilenet <verb>`: profile, train, eval, predict, export, bench. Thin: parse, call, print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .errors import MobileNetError
+
+LR_RULE = ("--lr is the peak learning rate for the global batch (--batch-size x number of processes). When "
+           "you change the global batch by a factor k, scale --lr by k too (linear scaling rule, Goyal et al. "
+           "2017); the warm-up (--warmup) keeps large learning rates stable.")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as one line (no usage block) and exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {s}")
+    return v
+
+
+def _int_list(s: str) -> list[int]:
+    try:
+        out = [int(v) for v in s.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a comma-separated list of integers") from None
+    if not out or min(out) < 1:
+        raise argparse.ArgumentTypeError(f"{s!r}: need integers >= 1")
+    return out
+
+
+def _shape_args(p: argparse.ArgumentParser, resolution_default: int = 224) -> None:
+    p.add_argument("--width", type=_positive_float, default=1.0, help="width multiplier alpha (> 0), default 1.0")
+    p.add_argument("--resolution", type=int, default=resolution_default,
+                   help=f"input size in pixels (>= 32), the resolution multiplier; default {resolution_default}")
+    p.add_argument("--num-classes", type=int, default=1000, help="classifier outputs, default 1000")
+    p.add_argument("--small-input", action="store_true", help="the 32x32 (CIFAR) variant: stem stride 1")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = Parser(prog="mobilenet", description="MobileNet v1 (Howard et al. 2017): profile, train, evaluate, "
+                "predict, export and benchmark.")
+    sub = ap.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
+    sub.required = True
+
+    p = sub.add_parser("profile", help="layers, parameters and mult-adds (the paper's Tables 1, 2 and 6)")
+    _shape_args(p)
+    p.add_argument("--in-chans", type=int, default=3, help="input channels, default 3")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+
+    p = sub.add_parser("train", help="train on CIFAR-10, an image folder or synthetic data",
+                       description="Train MobileNet v1. " + LR_RULE + " Under torchrun every process trains "
+                       "on its own shard; only rank 0 prints and writes files.")
+    p.add_argument("--data", default="cifar10", help="cifar10 | synthetic | PATH (PATH/train/<class>/*, "
+                   "PATH/val/<class>/*); default cifar10")
+    p.add_argument("--data-dir", default="data", help="where cifar-10-batches-py/ is (downloaded there if "
+                   "absent); default ./data")
+    p.add_argument("--width", type=_positive_float, default=1.0, help="width multiplier alpha, default 1.0")
+    p.add_argument("--resolution", type=int, default=224, help="input size for image folders (full model), "
+                   "default 224")
+    p.add_argument("--small-input", dest="small_input", action="store_true", default=None,
+                   help="force the 32x32 variant (default: on for CIFAR-10 and synthetic data)")
+    p.add_argument("--full-input", dest="small_input", action="store_false",
+                   help="force the standard ImageNet stem (stride 2)")
+    p.add_argument("--act", choices=["relu", "relu6"], default="relu")
+    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--epochs", type=int, default=22)
+    p.add_argument("--batch-size", type=int, default=128, help="per process; default 128")
+    p.add_argument("--lr", type=float, default=0.2, help="peak learning rate for the global batch; default 0.2")
+    p.add_argument("--optimizer", choices=["sgd", "rmsprop", "adamw"], default="sgd")
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=5e-4,
+                   help="on conv/linear weights only (none on BN, biases, depthwise filters)")
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--warmup", type=float, default=0.25, help="fraction of steps in linear warm-up")
+    p.add_argument("--schedule", choices=["onecycle", "cosine", "exp"], default="onecycle")
+    p.add_argument("--cutout", type=int, default=0, help="cutout square size in px (0: off)")
+    p.add_argument("--val-split", type=int, default=0,
+                   help="hold out this many training images and evaluate on them instead of the test set")
+    p.add_argument("--no-tta", dest="tta", action="store_false", help="skip the flip-TTA figure at the end")
+    p.add_argument("--out", default="runs/train", help="run folder; default runs/train")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", default=None, help="start from weights: ours (.safetensors) or a timm MobileNet v1 "
+                   "state dict (.pth/.safetensors); the classifier is replaced if the class count differs")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--workers", type=int, default=0, help="image-folder decoding processes")
+    p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across processes (GPU only)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps")
+
+    p = sub.add_parser("eval", help="top-1/top-5, per-class accuracy and a confusion-matrix PNG")
+    p.add_argument("--weights", required=True, help="a shipped name (cifar10), .safetensors, .onnx or .pte")
+    p.add_argument("--data", default="cifar10")
+    p.add_argument("--data-dir", default="data")
+    p.add_argument("--tta", action="store_true", help="average with the mirror image (flip TTA)")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--plot", default="confusion.png", help="confusion-matrix PNG path; default confusion.png")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("predict", help="top-k classes with probabilities for image files")
+    p.add_argument("--weights", required=True)
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+
+    p = sub.add_parser("export", help="ONNX, ONNX int8, ExecuTorch or TensorRT, with a parity check")
+    p.add_argument("--format", required=True, choices=["onnx", "onnx-int8", "executorch", "tensorrt"])
+    p.add_argument("--out", required=True)
+    p.add_argument("--weights", default=None, help="without it: an untrained model of the given shape")
+    _shape_args(p)
+    p.add_argument("--calib-data", default=None, help="calibration images: cifar10 | PATH | synthetic")
+    p.add_argument("--data-dir", default="data")
+    p.add_argument("--calib-size", type=int, default=512)
+    p.add_argument("--parity-size", type=int, default=None,
+                   help="images for the parity check (default: the whole CIFAR-10 test set for CIFAR weights)")
+
+    p = sub.add_parser("bench", help="latency and throughput per backend, side by side")
+    p.add_argument("--weights", default=None)
+    _shape_args(p)
+    p.add_argument("--batch-size", type=_int_list, default=[1, 32])
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--backends", default="torch,torch-compile,onnx,onnx-int8,executorch")
+    p.add_argument("--no-reference", dest="reference", action="store_false",
+                   help="skip torchvision/timm reference models")
+    p.add_argument("--iters", type=int, default=30)
+    p.add_argument("--peak-gflops", type=float, default=None, help="machine peak fp32 GFLOP/s (default: measured)")
+    p.add_argument("--plot", default="bench.png")
+    p.add_argument("--json", action="store_true")
+    return ap
+
+
+def cmd_profile(a) -> int:
+    from .model import MobileNetV1
+    from .profile import format_table, profile
+
+    m = MobileNetV1(num_classes=a.num_classes, width=a.width, in_chans=a.in_chans, small_input=a.small_input)
+    p = profile(m, a.resolution)
+    if a.json:
+        print(json.dumps(p))
+    else:
+        print(format_table(p))
+    return 0
+
+
+def cmd_train(a) -> int:
+    from .engine import TrainConfig, dist_cleanup, train
+
+    cfg = TrainConfig(data=a.data, data_dir=a.data_dir, width=a.width, small_input=a.small_input,
+                      resolution=a.resolution, act=a.act, dropout=a.dropout, epochs=a.epochs,
+                      batch_size=a.batch_size, lr=a.lr, optimizer=a.optimizer, momentum=a.momentum,
+                      weight_decay=a.weight_decay, label_smoothing=a.label_smoothing, warmup=a.warmup,
+                      schedule=a.schedule, cutout=a.cutout, val_split=a.val_split, tta=a.tta, out=a.out,
+                      resume=a.resume, seed=a.seed, init=a.init, threads=a.threads, workers=a.workers,
+                      sync_bn=a.sync_bn, max_steps=a.max_steps)
+    if a.resolution < 32:
+        raise MobileNetError(f"--resolution {a.resolution} is below the minimum of 32 px")
+    try:
+        train(cfg)
+    finally:
+        dist_cleanup()
+    return 0
+
+
+def cmd_eval(a) -> int:
+    from .inference import evaluate_weights
+
+    r = evaluate_weights(a.weights, a.data, a.data_dir, tta=a.tta, batch_size=a.batch_size, plot=a.plot)
+    if a.json:
+        print(json.dumps({"top1": round(r["top1"], 2), "top5": round(r["top5"], 2), "n": r["n"],
+                          "per_class": {c: round(v, 2) for c, v in zip(r["classes"], r["per_class"])}}))
+    else:
+        print(f"{r['name']} on {r['data']} ({r['n']} images{', flip TTA' if a.tta else ''}): "
+              f"top-1 {r['top1']:.2f}%  top-5 {r['top5']:.2f}%")
+        for c, v in zip(r["classes"], r["per_class"]):
+            print(f"  {c:<16}{v:6.2f}%")
+        if r.get("plot"):
+            print(f"confusion matrix: {r['plot']}")
+    return 0
+
+
+def cmd_predict(a) -> int:
+    from .inference import predict_files
+
+    if a.top_k < 1:
+        raise MobileNetError(f"--top-k must be >= 1, got {a.top_k}")
+    res = predict_files(a.weights, a.images, a.top_k)
+    if a.json:
+        print(json.dumps(res))
+    else:
+        for r in res:
+            print(r["image"])
+            for c, pr in r["top"]:
+                print(f"  {pr * 100:6.2f}%  {c}")
+    return 0
+
+
+def cmd_export(a) -> int:
+    from .deploy.export import export
+
+    export(a)
+    return 0
+
+
+def cmd_bench(a) -> int:
+    from .bench import run_bench
+
+    run_bench(a)
+    return 0
+
+
+COMMANDS = {"profile": cmd_profile, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
+            "export": cmd_export, "bench": cmd_bench}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.verb](args)
+    except MobileNetError as e:
+        rank = os.environ.get("RANK", "0")
+        print(f"mobilenet {args.verb}: error: {e}" + (f" [rank {rank}]" if rank != "0" else ""), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mobilenet {args.verb}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,441 @@
+"""Data: CIFAR-10 held in memory as uint8 tensors, image folders, synthetic data.
+
+CIFAR-10 and synthetic data never go through PIL on the hot path: the whole set is one uint8 tensor and
+each batch is cropped, flipped and normalised with tensor ops (the airbench approach). Augmentation draws
+are made per sample *index* at the start of each epoch, so a sample gets the same crop whatever the batch
+size or number of processes: 1 process x batch 2b and 2 processes x batch b see identical inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import MobileNetError
+
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_TGZ_MD5 = "c58f30108f718f92721af3b95e74349a"
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+# Content hashes (sha256 of the uint8 pixel array N x 3072 in batch order, and of the labels as uint8).
+# They hold for the official files and for copies whose pickled file names differ.
+CIFAR10_SHA256 = {
+    "train": ("9d5c2eddadb0deff02c14c350c0385aab7b1d5ff1edfeb4997c8dc8644960111",
+              "2b7cd2f24487317614016b72ffd53071c3062f592f0eb300c18a770d41ae1253"),
+    "test": ("177777c33ba79825320efa646ad04a94bdc3c80e4ebe3bd21724f8cdfd4b9d56",
+             "cec8a24a1e92aa2ecaa0bbd3dbfa86bf6cd8759fbd209a832824c8cf0afca9d5"),
+}
+# Training-set channel statistics on the 0-1 scale (R, G, B).
+CIFAR10_MEAN = (125.307 / 255, 122.950 / 255, 113.865 / 255)
+CIFAR10_STD = (62.993 / 255, 62.089 / 255, 66.705 / 255)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
+
+
+# ----------------------------------------------------------------------------------------------------
+# CIFAR-10
+
+
+def _find_cifar_dir(data_dir: Path) -> Path | None:
+    for cand in (data_dir / "cifar-10-batches-py", data_dir):
+        if (cand / "data_batch_1").is_file() and (cand / "test_batch").is_file():
+            return cand
+    return None
+
+
+def download_cifar10(data_dir: Path) -> Path:
+    """Download and unpack the official archive into ``data_dir`` (torchvision's downloader)."""
+    from torchvision.datasets.utils import download_and_extract_archive
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        download_and_extract_archive(CIFAR10_URL, str(data_dir), md5=CIFAR10_TGZ_MD5)
+    except Exception as e:  # network errors come in many types; all mean the same to the user
+        raise MobileNetError(
+            f"CIFAR-10 is not in {data_dir} and could not be downloaded ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else 'no detail'}); put the official "
+            f"'cifar-10-batches-py' folder (from {CIFAR10_URL}) under {data_dir}") from None
+    found = _find_cifar_dir(data_dir)
+    if found is None:
+        raise MobileNetError(f"downloaded CIFAR-10 but found no cifar-10-batches-py/ under {data_dir}")
+    return found
+
+
+def _read_batches(folder: Path, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for name in names:
+        path = folder / name
+        if not path.is_file():
+            raise MobileNetError(f"CIFAR-10 file missing: {path}")
+        try:
+            with open(path, "rb") as f:
+                d = pickle.load(f, encoding="bytes")  # noqa: S301 - the content hash is checked below
+            xs.append(np.asarray(d[b"data"], dtype=np.uint8))
+            ys.append(np.asarray(d[b"labels"], dtype=np.uint8))
+        except MobileNetError:
+            raise
+        except Exception as e:
+            raise MobileNetError(f"cannot read CIFAR-10 file {path}: {type(e).__name__}: {e}") from None
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def load_cifar10(data_dir: str | os.PathLike, download: bool = True, check: bool = True):
+    """CIFAR-10 as ``(train_x, train_y, test_x, test_y)``: uint8 (N, 3, 32, 32) and int64 (N,) tensors.
+
+    Looks for ``cifar-10-batches-py/`` under ``data_dir`` (or ``data_dir`` itself), downloads it when
+    absent, and checks the pixels and labels against the known content hashes.
+    """
+    data_dir = Path(data_dir).expanduser()
+    folder = _find_cifar_dir(data_dir)
+    if folder is None:
+        if not download:
+            raise MobileNetError(f"no CIFAR-10 under {data_dir}: expected {data_dir}/cifar-10-batches-py/")
+        folder = download_cifar10(data_dir)
+    out = []
+    for split, names in (("train", [f"data_batch_{i}" for i in range(1, 6)]), ("test", ["test_batch"])):
+        x, y = _read_batches(folder, names)
+        if check:
+            got = (hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest(),
+                   hashlib.sha256(y.tobytes()).hexdigest())
+            if got != CIFAR10_SHA256[split]:
+                raise MobileNetError(f"CIFAR-10 {split} data in {folder} does not match the official content "
+                                     "(hash check failed); delete it and download again")
+        out.append(torch.from_numpy(x.reshape(-1, 3, 32, 32).copy()))
+        out.append(torch.from_numpy(y.astype(np.int64)))
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------------------------------
+# In-memory batches with per-batch tensor augmentation
+
+
+class TensorBatches:
+    """Batches from a uint8 image tensor held in memory (on the training device).
+
+    Training order: a permutation drawn from ``seed + epoch``; each of ``world`` processes takes every
+    ``world``-th index of it (disjoint shards that together cover the epoch), in batches of
+    ``batch_size``. Augmentation: zero-pad ``pad`` pixels then crop back (random translation), random
+    horizontal flip, optional cutout. Yields normalised float batches in channels_last layout.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, mean, std, train: bool,
+                 seed: int = 0, rank: int = 0, world: int = 1, pad: int = 4, flip: bool = True,
+                 cutout: int = 0, device: torch.device | str = "cpu", channels_last: bool = True,
+                 resize: int | None = None):
+        if x.dtype != torch.uint8 or x.dim() != 4:
+            raise ValueError("x must be a uint8 (N, C, H, W) tensor")
+        self.device = torch.device(device)
+        self.x = x.to(self.device)
+        self.y = y.to(self.device)
+        self.batch_size, self.train, self.seed = int(batch_size), bool(train), int(seed)
+        self.rank, self.world = int(rank), int(world)
+        self.pad, self.flip, self.cutout = (int(pad), bool(flip), int(cutout)) if train else (0, False, 0)
+        self.channels_last = channels_last
+        self.resize = resize if resize and resize != x.shape[-1] else None
+        self.mean = torch.tensor(mean, device=self.device).view(1, -1, 1, 1) * 255
+        self.std = torch.tensor(std, device=self.device).view(1, -1, 1, 1) * 255
+        self.epoch = 0
+        self.xp = F.pad(self.x, (self.pad,) * 4) if self.pad else self.x
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def indices(self) -> torch.Tensor:
+        """This process's sample indices for the current epoch, in order."""
+        n = len(self.x)
+        if not self.train:
+            return torch.arange(self.rank, n, self.world)
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        perm = torch.randperm(n, generator=g)
+        return perm[: n - n % self.world][self.rank:: self.world]
+
+    def __len__(self) -> int:
+        n = len(self.indices())
+        return n // self.batch_size if self.train else -(-n // self.batch_size)
+
+    def _draws(self):
+        """Per-sample augmentation draws for this epoch, indexed by sample index (world-size invariant)."""
+        n, h, w = self.x.shape[0], self.x.shape[2], self.x.shape[3]
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch + 7_777_777)
+        dy = torch.randint(0, 2 * self.pad + 1, (n,), generator=g)
+        dx = torch.randint(0, 2 * self.pad + 1, (n,), generator=g)
+        fl = torch.rand(n, generator=g) < 0.5
+        cy = torch.randint(0, h, (n,), generator=g)
+        cx = torch.randint(0, w, (n,), generator=g)
+        return [t.to(self.device) for t in (dy, dx, fl, cy, cx)]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        idx = self.indices().to(self.device)
+        draws = self._draws() if self.train else None
+        nb = len(self)
+        for b in range(nb):
+            i = idx[b * self.batch_size:(b + 1) * self.batch_size]
+            yield self._make(i, draws), self.y[i]
+
+    def _make(self, i: torch.Tensor, draws) -> torch.Tensor:
+        h, w = self.x.shape[2], self.x.shape[3]
+        if draws is None:
+            xb = self.x[i]
+        else:
+            dy, dx, fl, cy, cx = (d[i] for d in draws)
+            xb = self.xp[i]
+            if self.pad:
+                rows = (dy[:, None] + torch.arange(h, device=self.device))[:, None, :, None]
+                cols = (dx[:, None] + torch.arange(w, device=self.device))[:, None, None, :]
+                bi = torch.arange(len(i), device=self.device)[:, None, None, None]
+                ci = torch.arange(xb.shape[1], device=self.device)[None, :, None, None]
+                xb = xb[bi, ci, rows, cols]
+            if self.flip:
+                xb = torch.where(fl[:, None, None, None], xb.flip(3), xb)
+        xb = (xb.float() - self.mean) / self.std
+        if draws is not None and self.cutout:
+            r = self.cutout // 2
+            ys = torch.arange(h, device=self.device)[None, :, None]
+            xs = torch.arange(w, device=self.device)[None, None, :]
+            m = ((ys - cy[:, None, None]).abs() <= r) & ((xs - cx[:, None, None]).abs() <= r)
+            xb = xb.masked_fill(m[:, None], 0.0)
+        if self.resize:  # e.g. a 224-input model evaluated on 32x32 images
+            xb = F.interpolate(xb, size=(self.resize, self.resize), mode="bilinear", antialias=False)
+        return xb.contiguous(memory_format=torch.channels_last) if self.channels_last else xb
+
+
+def synthetic(n: int, num_classes: int = 10, size: int = 32, seed: int = 0):
+    """Random uint8 images whose mean colour depends on the class, so a model can learn them."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, num_classes, (n,), generator=g)
+    palette = torch.randint(40, 216, (num_classes, 3, 1, 1), generator=g).float()
+    noise = torch.randn(n, 3, size, size, generator=g) * 40
+    x = (palette[y] + noise).clamp(0, 255).to(torch.uint8)
+    return x, y
+
+
+# ----------------------------------------------------------------------------------------------------
+# Image folders (torchvision ImageFolder layout: ROOT/train/<class>/*, ROOT/val/<class>/*)
+
+
+def pil_to_rgb(img):
+    """Any PIL image (RGB, L, LA, RGBA, P, I;16, I, F, CMYK, ...) as 8-bit RGB."""
+    from PIL import Image
+
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(a / hi * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA")
+        bg = Image.new("RGBA", img.size, (255, 255, 255, 255))  # composite transparency onto white
+        img = Image.alpha_composite(bg, img)
+    return img.convert("RGB")
+
+
+def open_image(path: str | os.PathLike):
+    """Open and decode an image file as RGB; MobileNetError with one line if it is not a readable image."""
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.is_file():
+        raise MobileNetError(f"no such image file: {p}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(p) as img:
+                img.load()
+                return pil_to_rgb(img)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise MobileNetError(f"cannot read image {p}: {type(e).__name__}: {e}") from None
+
+
+def scan_folder(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
+    """Classes (sorted sub-folder names) and (path, class index) pairs of one split folder."""
+    if not root.is_dir():
+        raise MobileNetError(f"image folder not found: {root}")
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise MobileNetError(f"no class folders in {root} (expected {root}/<class>/<image files>)")
+    samples = []
+    for ci, c in enumerate(classes):
+        files = sorted(p for p in (root / c).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not files:
+            raise MobileNetError(f"class folder {root / c} has no image files ({', '.join(IMAGE_EXTENSIONS)})")
+        samples += [(str(p), ci) for p in files]
+    return classes, samples
+
+
+class FolderDataset(torch.utils.data.Dataset):
+    """Decoded lazily with PIL; a file that fails to decode yields None (dropped by ``collate_skip``)."""
+
+    def __init__(self, samples: list[tuple[str, int]], transform):
+        self.samples, self.transform = samples, transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        path, label = self.samples[i]
+        try:
+            img = open_image(path)
+        except MobileNetError:
+            return path
+        return self.transform(img), label
+
+
+def collate_skip(batch):
+    """Stack the good samples; return the paths of the ones that failed to decode beside them."""
+    good = [b for b in batch if not isinstance(b, str)]
+    bad = [b for b in batch if isinstance(b, str)]
+    if not good:
+        return None, None, bad
+    return torch.stack([g[0] for g in good]), torch.tensor([g[1] for g in good]), bad
+
+
+def folder_transforms(size: int, train: bool, mean, std):
+    from torchvision import transforms as T
+
+    if train:
+        tf = [T.RandomResizedCrop(size, scale=(0.25 if size <= 64 else 0.08, 1.0), antialias=True),
+              T.RandomHorizontalFlip()]
+    else:
+        tf = [T.Resize(int(round(size / 0.875)), antialias=True), T.CenterCrop(size)]
+    return T.Compose(tf + [T.ToTensor(), T.Normalize(mean, std)])
+
+
+class FolderBatches:
+    """DataLoader over a FolderDataset that counts skipped (corrupt) files and shards across processes."""
+
+    def __init__(self, dataset: FolderDataset, batch_size: int, train: bool, seed: int = 0, rank: int = 0,
+                 world: int = 1, workers: int = 0, device="cpu", channels_last: bool = True):
+        from torch.utils.data import DataLoader, DistributedSampler
+
+        self.sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=train, seed=seed,
+                                          drop_last=False)
+        self.loader = DataLoader(dataset, batch_size=batch_size, sampler=self.sampler, num_workers=workers,
+                                 collate_fn=collate_skip, drop_last=train and len(dataset) >= batch_size * world,
+                                 persistent_workers=workers > 0)
+        self.device, self.channels_last = torch.device(device), channels_last
+        self.skipped: set[str] = set()
+        self.train = train
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for x, y, bad in self.loader:
+            self.skipped.update(bad)
+            if x is None or (self.train and len(x) < 2):
+                continue  # BatchNorm cannot train on a batch of one
+            x = x.to(self.device)
+            yield (x.contiguous(memory_format=torch.channels_last) if self.channels_last else x), y.to(self.device)
+
+
+# ----------------------------------------------------------------------------------------------------
+# One entry point
+
+
+@dataclass
+class Data:
+    """Everything the engine needs to know about a data set."""
+
+    name: str
+    train: object
+    test: object
+    classes: list[str]
+    mean: tuple
+    std: tuple
+    input_size: int
+    info: dict = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> int:
+        return len(getattr(self.train, "skipped", ())) + len(getattr(self.test, "skipped", ()))
+
+
+def build_data(data: str, data_dir: str | None = None, batch_size: int = 256, eval_batch_size: int = 500,
+               small_input: bool = True, resolution: int = 224, val_split: int = 0, seed: int = 0,
+               rank: int = 0, world: int = 1, device="cpu", workers: int = 0, cutout: int = 0,
+               synthetic_size: int = 512, num_classes: int = 10, mean=None, std=None,
+               input_size: int | None = None) -> Data:
+    """Build train/test batch iterators for ``data``: "cifar10", "synthetic" or an image-folder path.
+
+    ``val_split > 0`` holds that many training images out (a fixed random choice) and uses them as the
+    "test" split, so recipe choices are made without touching the test set. ``mean``, ``std`` and
+    ``input_size`` override the data set's own (evaluation uses the weights' card).
+    """
+    if data == "cifar10":
+        root = Path(data_dir or "data").expanduser()
+        trx, try_, tex, tey = load_cifar10(root)
+        classes, mean_, std_, size = list(CIFAR10_CLASSES), CIFAR10_MEAN, CIFAR10_STD, 32
+        name = "cifar10"
+    elif data == "synthetic":
+        size = 32 if small_input else resolution
+        trx, try_ = synthetic(synthetic_size, num_classes, size, seed=1234)
+        tex, tey = synthetic(max(64, synthetic_size // 4), num_classes, size, seed=4321)
+        classes = [f"class{i}" for i in range(num_classes)]
+        mean_, std_, name = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), "synthetic"
+    else:
+        root = Path(data).expanduser()
+        if not root.is_dir():
+            raise MobileNetError(f"--data {data!r}: not 'cifar10', 'synthetic' or an existing folder")
+        if not (root / "train").is_dir():
+            raise MobileNetError(f"image folder {root} has no train/ sub-folder (expected {root}/train/<class>/*)")
+        val_root = root / "val" if (root / "val").is_dir() else None
+        classes, tr = scan_folder(root / "train")
+        size = input_size or (32 if small_input else resolution)
+        mean, std = mean or IMAGENET_MEAN, std or IMAGENET_STD
+        if val_root is not None:
+            vclasses, te = scan_folder(val_root)
+            if vclasses != classes:
+                raise MobileNetError(f"{val_root} classes {vclasses} differ from {root / 'train'} classes {classes}")
+        else:
+            te = []
+        if val_split or not te:
+            g = np.random.default_rng(seed)
+            k = val_split or max(1, len(tr) // 10)
+            order = g.permutation(len(tr))
+            te = [tr[i] for i in order[:k]]
+            tr = [tr[i] for i in order[k:]]
+        mk = lambda s, t: FolderBatches(FolderDataset(s, folder_transforms(size, t, mean, std)),  # noqa: E731
+                                        batch_size if t else eval_batch_size, t, seed, rank, world, workers,
+                                        device)
+        return Data(str(root), mk(tr, True), mk(te, False), classes, mean, std, size,
+                    {"train_images": len(tr), "test_images": len(te), "kind": "folder"})
+    mean, std = mean or mean_, std or std_
+    if val_split:
+        g = torch.Generator().manual_seed(10_007)
+        perm = torch.randperm(len(trx), generator=g)
+        tex, tey = trx[perm[:val_split]], try_[perm[:val_split]]
+        trx, try_ = trx[perm[val_split:]], try_[perm[val_split:]]
+    train = TensorBatches(trx, try_, batch_size, mean, std, True, seed, rank, world, cutout=cutout, device=device,
+                          resize=input_size)
+    test = TensorBatches(tex, tey, eval_batch_size, mean, std, False, seed, rank, world, device=device,
+                         resize=input_size)
+    size = input_size or size
+    return Data(name, train, test, classes, mean, std, size,
+                {"train_images": len(trx), "test_images": len(tex), "kind": "tensor",
+                 "split": "validation" if val_split else "test"})
+
+
+def image_tensor(img, input_size: int, mean, std, crop_pct: float = 0.875) -> torch.Tensor:
+    """One PIL image -> a normalised (1, 3, S, S) tensor, as the model's card says.
+
+    32x32 models see the whole image resized (CIFAR images are whole objects); larger models get the
+    usual resize-shorter-side then centre crop of ``crop_pct``.
+    """
+    from torchvision.transforms import functional as TF
+
+    if input_size <= 64:
+        img = TF.resize(img, [input_size, input_size], antialias=True)
+    else:
+        img = TF.center_crop(TF.resize(img, int(round(input_size / crop_pct)), antialias=True), input_size)
+    return TF.normalize(TF.to_tensor(img), mean, std)[None]

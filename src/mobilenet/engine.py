@@ -1,0 +1,449 @@
+"""Training and evaluation loops, learning-rate schedule, distributed set-up.
+
+One loop serves one process and many: under ``torchrun`` (RANK/WORLD_SIZE in the environment) the model
+is wrapped in DistributedDataParallel, every process trains on its own shard of each epoch, the global
+batch is ``batch_size * world_size``, and only rank 0 shows progress and writes files.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import math
+import os
+import platform
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .checkpoint import load_checkpoint, load_state_checked, read_weights, save_checkpoint, save_weights
+from .data import Data, build_data
+from .errors import MobileNetError
+from .model import MobileNetV1
+from .profile import profile
+
+CKPT_NAME = "ckpt.pt"
+
+
+@dataclass
+class TrainConfig:
+    data: str = "cifar10"
+    data_dir: str | None = None
+    width: float = 1.0
+    small_input: bool | None = None  # None: True for 32x32 data sets (CIFAR, synthetic), else False
+    resolution: int = 224
+    act: str = "relu"
+    dropout: float = 0.0
+    epochs: int = 18
+    batch_size: int = 128
+    lr: float = 0.2
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    warmup: float = 0.25  # fraction of all steps spent warming up (linear) before the linear decay
+    schedule: str = "onecycle"  # onecycle | cosine | exp (the paper's RMSprop style: x0.94 every 2 epochs)
+    cutout: int = 0
+    val_split: int = 0
+    tta: bool = True
+    out: str = "runs/train"
+    resume: bool = False
+    seed: int = 0
+    init: str | None = None
+    threads: int | None = None
+    workers: int = 0
+    sync_bn: bool = False
+    max_steps: int | None = None  # stop after this many steps in all (tests and benchmarks)
+    limit_train_batches: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Distributed set-up
+
+
+def dist_setup() -> tuple[int, int, int, torch.device]:
+    """``(rank, local_rank, world, device)``; initialises the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        # Default backend selection: gloo for CPU tensors, NCCL for CUDA tensors.
+        dist.init_process_group(timeout=datetime.timedelta(minutes=10))
+    return rank, local, world, device
+
+
+def dist_cleanup() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+# ----------------------------------------------------------------------------------------------------
+# Optimiser and schedule
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on conv and linear weights only: none on BN, biases or depthwise filters.
+
+    The paper (Sec. 3.2): "very little or no weight decay on the depthwise filters since there are so few
+    parameters in them".
+    """
+    decay, no_decay = [], []
+    for m in model.modules():
+        for name, p in m.named_parameters(recurse=False):
+            if not p.requires_grad:
+                continue
+            depthwise = isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels
+            if name == "weight" and isinstance(m, (nn.Conv2d, nn.Linear)) and not depthwise:
+                decay.append(p)
+            else:
+                no_decay.append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    groups = param_groups(model, cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+    if cfg.optimizer == "rmsprop":
+        # The paper trained with RMSProp (TF defaults: decay 0.9, momentum 0.9, epsilon 1.0).
+        return torch.optim.RMSprop(groups, lr=cfg.lr, alpha=0.9, momentum=cfg.momentum, eps=1.0)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr)
+    raise MobileNetError(f"--optimizer must be sgd, rmsprop or adamw, got {cfg.optimizer!r}")
+
+
+def lr_factor(step: int, total: int, warmup: float, schedule: str, steps_per_epoch: int) -> float:
+    """Multiplier of the peak learning rate at ``step`` (0-based) of ``total``."""
+    w = int(round(warmup * total))
+    if step < w:  # linear warm-up from 10% of the peak
+        return 0.1 + 0.9 * step / max(1, w)
+    p = (step - w) / max(1, total - w)
+    if schedule == "onecycle":
+        return max(0.0, 1.0 - p)
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * p))
+    if schedule == "exp":
+        return 0.94 ** ((step - w) / max(1, 2 * steps_per_epoch))
+    raise MobileNetError(f"--schedule must be onecycle, cosine or exp, got {schedule!r}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Evaluation
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches, num_classes: int, tta: bool = False) -> dict:
+    """Top-1/top-5, loss, per-class accuracy and the confusion matrix over ``batches``.
+
+    ``tta=True`` averages the logits of the image and its mirror image (flip test-time augmentation).
+    Counts are summed across processes, so under torchrun the result is the whole set's.
+    """
+    is_module = isinstance(model, nn.Module)
+    was_training = is_module and model.training
+    if is_module:
+        model.eval()
+    conf = torch.zeros(num_classes, num_classes, dtype=torch.float64)
+    top5 = torch.zeros(2, dtype=torch.float64)  # [top-5 hits, loss sum]
+    k = min(5, num_classes)
+    for x, y in batches:
+        logits = model(x)
+        if tta:
+            logits = 0.5 * (logits + model(x.flip(3)))
+        logits = logits.float().cpu()
+        y = y.cpu()
+        pred = logits.argmax(1)
+        conf += torch.bincount(y * num_classes + pred, minlength=num_classes ** 2).view(num_classes, -1)
+        top5[0] += (logits.topk(k, 1).indices == y[:, None]).any(1).sum()
+        top5[1] += nn.functional.cross_entropy(logits, y, reduction="sum")
+    all_reduce_sum(conf)
+    all_reduce_sum(top5)
+    if is_module:
+        model.train(was_training)
+    n = int(conf.sum())
+    if n == 0:
+        raise MobileNetError("the evaluation set is empty")
+    per_class = (conf.diag() / conf.sum(1).clamp(min=1) * 100).tolist()
+    return {"top1": float(conf.diag().sum() / n * 100), "top5": float(top5[0] / n * 100),
+            "loss": float(top5[1] / n), "n": n, "per_class": per_class, "confusion": conf.long().tolist()}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Training
+
+
+def machine_info(device: torch.device, world: int) -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads(), "device": str(device),
+            "world_size": world, "torch": torch.__version__, "python": platform.python_version(),
+            "platform": platform.platform()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def build_model(cfg: TrainConfig, num_classes: int, input_size: int) -> MobileNetV1:
+    small = cfg.small_input if cfg.small_input is not None else input_size <= 64
+    if cfg.init:
+        model = init_from(cfg.init, num_classes)
+        if model.small_input != small:
+            model.small_input = small
+            model.stem[0].stride = (1, 1) if small else (2, 2)
+        return model
+    return MobileNetV1(num_classes=num_classes, width=cfg.width, small_input=small, act=cfg.act,
+                       dropout=cfg.dropout)
+
+
+def init_from(path: str, num_classes: int) -> MobileNetV1:
+    """Start from our own weights (safetensors + card) or a timm MobileNet v1 state dict (.pth/.safetensors)."""
+    from .timm_import import from_timm
+
+    p = Path(path)
+    if not p.is_file():
+        raise MobileNetError(f"--init: no such file {p}")
+    if p.suffix == ".safetensors":
+        try:
+            state, card = read_weights(p)
+        except MobileNetError:
+            from safetensors.torch import load_file
+            try:
+                state, card = load_file(str(p)), None
+            except Exception as e:
+                raise MobileNetError(f"--init: cannot read {p}: {e}") from None
+    else:
+        state, card = load_checkpoint(p), None
+        state = state.get("state_dict", state.get("model", state))
+    if card is not None:
+        from .checkpoint import model_from_card
+        model = model_from_card(card)
+        load_state_checked(model, state, f"--init {p}")
+    else:
+        model = from_timm(state)
+    if model.num_classes != num_classes:
+        model.reset_classifier(num_classes)
+    return model
+
+
+def _rng_state() -> dict:
+    st = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+def _set_rng_state(st: dict) -> None:
+    torch.set_rng_state(st["torch"])
+    random.setstate(st["python"])
+    if "cuda" in st and torch.cuda.is_available():
+        try:
+            torch.cuda.set_rng_state_all(st["cuda"])
+        except RuntimeError:
+            pass  # a different number of GPUs: keep the fresh state
+
+
+def train(cfg: TrainConfig, progress: bool = True) -> dict:
+    """Train a model as ``cfg`` says; returns the final card (also written to ``cfg.out``)."""
+    from tqdm import tqdm
+
+    if cfg.epochs < 1:
+        raise MobileNetError(f"--epochs must be >= 1, got {cfg.epochs}")
+    if cfg.batch_size < 2:
+        raise MobileNetError(f"--batch-size must be >= 2 (BatchNorm needs it), got {cfg.batch_size}")
+    if not cfg.lr > 0:
+        raise MobileNetError(f"--lr must be > 0, got {cfg.lr}")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    rank, local, world, device = dist_setup()
+    if cfg.sync_bn and device.type != "cuda":
+        raise MobileNetError("--sync-bn needs GPUs (SyncBatchNorm does not run on CPU tensors); drop it on CPU")
+    main = rank == 0
+    out = Path(cfg.out)
+    ckpt_path = out / CKPT_NAME
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+
+    data: Data = build_data(cfg.data, cfg.data_dir, cfg.batch_size, 500,
+                            small_input=cfg.small_input if cfg.small_input is not None else True,
+                            resolution=cfg.resolution, val_split=cfg.val_split, seed=cfg.seed,
+                            rank=rank, world=world, device=device, workers=cfg.workers, cutout=cfg.cutout)
+    num_classes = len(data.classes)
+    model = build_model(cfg, num_classes, data.input_size).to(device).to(memory_format=torch.channels_last)
+    if cfg.sync_bn:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    opt = make_optimizer(model, cfg)
+    steps_per_epoch = len(data.train)
+    if cfg.limit_train_batches:
+        steps_per_epoch = min(steps_per_epoch, cfg.limit_train_batches)
+    if steps_per_epoch < 1:
+        raise MobileNetError(f"not enough training images for one batch of {cfg.batch_size} x {world} processes")
+    total = cfg.epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: lr_factor(s, total, cfg.warmup, cfg.schedule, steps_per_epoch))
+
+    start_epoch, elapsed_before, history = 0, 0.0, []
+    if cfg.resume and ckpt_path.is_file():
+        ck = load_checkpoint(ckpt_path)
+        load_state_checked(model, ck["model"], f"checkpoint {ckpt_path}")
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        _set_rng_state(ck["rng"])
+        start_epoch, elapsed_before, history = ck["epoch"], ck.get("elapsed", 0.0), ck.get("history", [])
+        if ck.get("world_size", 1) != world and main:
+            print(f"resuming a {ck.get('world_size', 1)}-process run under {world} processes", flush=True)
+        if main:
+            print(f"resumed from {ckpt_path} at epoch {start_epoch}/{cfg.epochs}", flush=True)
+    elif cfg.resume and main:
+        print(f"--resume: no checkpoint in {out}; starting from scratch", flush=True)
+
+    ddp = model
+    if world > 1:
+        ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    crit = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    writer = None
+    if main:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            writer = SummaryWriter(str(out / "tb"))
+        except ImportError:
+            writer = None
+    machine = machine_info(device, world)
+    t_start = time.time()
+    step = start_epoch * steps_per_epoch
+    for epoch in range(start_epoch, cfg.epochs):
+        if cfg.max_steps is not None and step >= cfg.max_steps:
+            break
+        data.train.set_epoch(epoch)
+        ddp.train()
+        t0 = time.time()
+        loss_sum = torch.zeros((), device=device)
+        hit_sum = torch.zeros((), device=device)
+        seen = 0
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (main and progress),
+                   dynamic_ncols=True, leave=True)
+        for i, (x, y) in enumerate(data.train):
+            if i >= steps_per_epoch or (cfg.max_steps is not None and step >= cfg.max_steps):
+                break
+            logits = ddp(x)
+            loss = crit(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            loss_sum += loss.detach() * len(y)
+            hit_sum += (logits.detach().argmax(1) == y).sum()
+            seen += len(y)
+            if main and progress and (i % 10 == 0 or i == steps_per_epoch - 1):
+                dt = time.time() - t0
+                bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{hit_sum.item() / seen * 100:.1f}",
+                                img_s=f"{seen * world / max(dt, 1e-9):.0f}", lr=f"{sched.get_last_lr()[0]:.3g}")
+            bar.update(1)
+        bar.close()
+        train_time = time.time() - t0
+        stats = torch.stack([loss_sum, hit_sum, torch.tensor(float(seen), device=device)]).double()
+        all_reduce_sum(stats)
+        ev = evaluate(model, data.test, num_classes)
+        row = {"epoch": epoch + 1, "train_loss": float(stats[0] / stats[2]), "train_acc": float(stats[1] / stats[2] * 100),
+               f"{data.info.get('split', 'test')}_loss": ev["loss"], "eval_top1": ev["top1"], "eval_top5": ev["top5"],
+               "lr": sched.get_last_lr()[0], "epoch_time_s": train_time,
+               "img_per_s": float(stats[2]) / max(train_time, 1e-9),
+               "elapsed_s": elapsed_before + time.time() - t_start}
+        history.append(row)
+        if main:
+            tqdm.write(f"epoch {epoch + 1}: train loss {row['train_loss']:.3f} acc {row['train_acc']:.2f}% | "
+                       f"{data.info.get('split', 'eval')} top1 {ev['top1']:.2f}% top5 {ev['top5']:.2f}% | "
+                       f"{row['img_per_s']:.0f} img/s") if progress else None
+            _write_metrics(out / "metrics.csv", history)
+            if writer is not None:
+                for k, v in row.items():
+                    if k != "epoch":
+                        writer.add_scalar(k, v, epoch + 1)
+                writer.flush()
+            save_checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                             "scheduler": sched.state_dict(), "rng": _rng_state(), "epoch": epoch + 1,
+                             "elapsed": row["elapsed_s"], "history": history, "world_size": world,
+                             "config": _plain(asdict(cfg))}, ckpt_path)
+        if world > 1:
+            dist.barrier()
+
+    # Final evaluation: single view (the headline figure) and flip-TTA beside it.
+    final = evaluate(model, data.test, num_classes)
+    final_tta = evaluate(model, data.test, num_classes, tta=True) if cfg.tta else None
+    wall = elapsed_before + time.time() - t_start
+    card = None
+    if main:
+        prof = profile(MobileNetV1(**model.arch_args), data.input_size)
+        card = {
+            "arch": model.arch_args,
+            "mean": list(data.mean), "std": list(data.std), "input_size": data.input_size,
+            "classes": data.classes, "dataset": data.name,
+            "eval_split": data.info.get("split", "test"),
+            "metrics": {"top1": round(final["top1"], 2), "top5": round(final["top5"], 2), "n": final["n"],
+                        **({"top1_flip_tta": round(final_tta["top1"], 2)} if final_tta else {})},
+            "recipe": _plain(asdict(cfg)),
+            "epochs_done": len(history),
+            "wall_time_s": round(wall, 1),
+            "params": prof["params"], "macs": prof["macs"],
+            "machine": machine,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }
+        save_weights(model, out / "weights.safetensors", card)
+        if history:
+            try:
+                from .plots import plot_curves
+                plot_curves(history, out / "curves.png")
+            except ImportError:
+                pass
+        if writer is not None:
+            writer.close()
+        if progress:
+            msg = f"final {card['eval_split']} top-1 {final['top1']:.2f}% top-5 {final['top5']:.2f}%"
+            if final_tta:
+                msg += f" (flip-TTA top-1 {final_tta['top1']:.2f}%)"
+            print(f"{msg}; wall {wall / 60:.1f} min; weights: {out / 'weights.safetensors'}", flush=True)
+    if world > 1:
+        dist.barrier()
+    return card or {}
+
+
+def _plain(d: dict) -> dict:
+    return {k: v for k, v in d.items() if isinstance(v, (int, float, str, bool, type(None), list, dict))}
+
+
+def _write_metrics(path: Path, rows: list[dict]) -> None:
+    from .checkpoint import atomic_write
+
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+
+    def w(tmp: str) -> None:
+        with open(tmp, "w", newline="") as f:
+            wr = csv.DictWriter(f, fieldnames=keys)
+            wr.writeheader()
+            wr.writerows(rows)
+
+    atomic_write(path, w)
