@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="image-folder decoding processes")
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across processes (GPU only)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps")
+    p.add_argument("--synthetic-size", type=int, default=512, help="training images of --data synthetic")
 
     p = sub.add_parser("eval", help="top-1/top-5, per-class accuracy and a confusion-matrix PNG")
     p.add_argument("--weights", required=True, help="a shipped name (cifar10), .safetensors, .onnx or .pte")
@@ -163,7 +164,8 @@ def cmd_train(a) -> int:
                       weight_decay=a.weight_decay, label_smoothing=a.label_smoothing, warmup=a.warmup,
                       schedule=a.schedule, cutout=a.cutout, val_split=a.val_split, tta=a.tta, out=a.out,
                       resume=a.resume, seed=a.seed, init=a.init, threads=a.threads, workers=a.workers,
-                      sync_bn=a.sync_bn, max_steps=a.max_steps)
+                      sync_bn=a.sync_bn, max_steps=a.max_steps,
+                      synthetic_size=a.synthetic_size)
     if a.resolution < 32:
         raise MobileNetError(f"--resolution {a.resolution} is below the minimum of 32 px")
     try:

@@ -88,7 +88,7 @@ def _read_batches(folder: Path, names: list[str]) -> tuple[np.ndarray, np.ndarra
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def load_cifar10(data_dir: str | os.PathLike, download: bool = True, check: bool = True):
+def load_cifar10(data_dir: str | os.PathLike, download: bool = True, check: bool = True, verbose: bool = False):
     """CIFAR-10 as ``(train_x, train_y, test_x, test_y)``: uint8 (N, 3, 32, 32) and int64 (N,) tensors.
 
     Looks for ``cifar-10-batches-py/`` under ``data_dir`` (or ``data_dir`` itself), downloads it when
@@ -99,7 +99,11 @@ def load_cifar10(data_dir: str | os.PathLike, download: bool = True, check: bool
     if folder is None:
         if not download:
             raise MobileNetError(f"no CIFAR-10 under {data_dir}: expected {data_dir}/cifar-10-batches-py/")
+        if verbose:
+            print(f"CIFAR-10: not found under {data_dir}; downloading {CIFAR10_URL} (170 MB) there", flush=True)
         folder = download_cifar10(data_dir)
+    elif verbose:
+        print(f"CIFAR-10: reading {folder}", flush=True)
     out = []
     for split, names in (("train", [f"data_batch_{i}" for i in range(1, 6)]), ("test", ["test_batch"])):
         x, y = _read_batches(folder, names)
@@ -365,7 +369,7 @@ def build_data(data: str, data_dir: str | None = None, batch_size: int = 256, ev
                small_input: bool = True, resolution: int = 224, val_split: int = 0, seed: int = 0,
                rank: int = 0, world: int = 1, device="cpu", workers: int = 0, cutout: int = 0,
                synthetic_size: int = 512, num_classes: int = 10, mean=None, std=None,
-               input_size: int | None = None) -> Data:
+               input_size: int | None = None, verbose: bool = False) -> Data:
     """Build train/test batch iterators for ``data``: "cifar10", "synthetic" or an image-folder path.
 
     ``val_split > 0`` holds that many training images out (a fixed random choice) and uses them as the
@@ -374,7 +378,7 @@ def build_data(data: str, data_dir: str | None = None, batch_size: int = 256, ev
     """
     if data == "cifar10":
         root = Path(data_dir or "data").expanduser()
-        trx, try_, tex, tey = load_cifar10(root)
+        trx, try_, tex, tey = load_cifar10(root, verbose=verbose and rank == 0)
         classes, mean_, std_, size = list(CIFAR10_CLASSES), CIFAR10_MEAN, CIFAR10_STD, 32
         name = "cifar10"
     elif data == "synthetic":

@@ -60,6 +60,7 @@ class TrainConfig:
     sync_bn: bool = False
     max_steps: int | None = None  # stop after this many steps in all (tests and benchmarks)
     limit_train_batches: int | None = None
+    synthetic_size: int = 512
     extra: dict = field(default_factory=dict)
 
 
@@ -205,8 +206,7 @@ def machine_info(device: torch.device, world: int) -> dict:
     return info
 
 
-def build_model(cfg: TrainConfig, num_classes: int, input_size: int) -> MobileNetV1:
-    small = cfg.small_input if cfg.small_input is not None else input_size <= 64
+def build_model(cfg: TrainConfig, num_classes: int, small: bool) -> MobileNetV1:
     if cfg.init:
         model = init_from(cfg.init, num_classes)
         if model.small_input != small:
@@ -287,12 +287,14 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
 
-    data: Data = build_data(cfg.data, cfg.data_dir, cfg.batch_size, 500,
-                            small_input=cfg.small_input if cfg.small_input is not None else True,
+    small = cfg.small_input if cfg.small_input is not None else cfg.data in ("cifar10", "synthetic")
+    data: Data = build_data(cfg.data, cfg.data_dir, cfg.batch_size, 500, small_input=small,
+                            synthetic_size=cfg.synthetic_size,
                             resolution=cfg.resolution, val_split=cfg.val_split, seed=cfg.seed,
-                            rank=rank, world=world, device=device, workers=cfg.workers, cutout=cfg.cutout)
+                            rank=rank, world=world, device=device, workers=cfg.workers, cutout=cfg.cutout,
+                            verbose=progress)
     num_classes = len(data.classes)
-    model = build_model(cfg, num_classes, data.input_size).to(device).to(memory_format=torch.channels_last)
+    model = build_model(cfg, num_classes, small).to(device).to(memory_format=torch.channels_last)
     if cfg.sync_bn:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     opt = make_optimizer(model, cfg)
@@ -320,6 +322,12 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     elif cfg.resume and main:
         print(f"--resume: no checkpoint in {out}; starting from scratch", flush=True)
 
+    if main and progress:
+        print(f"{data.name}: {data.info.get('train_images')} training images, {data.info.get('test_images')} "
+              f"{data.info.get('split', 'test')} images, {num_classes} classes, input {data.input_size}px | "
+              f"MobileNetV1(width={model.width:g}{', small_input' if model.small_input else ''}) | "
+              f"global batch {cfg.batch_size * world} = {cfg.batch_size} x {world} process(es) on {device} | "
+              f"{cfg.optimizer} lr {cfg.lr:g} {cfg.schedule}, {cfg.epochs} epochs", flush=True)
     ddp = model
     if world > 1:
         ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
@@ -368,7 +376,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         stats = torch.stack([loss_sum, hit_sum, torch.tensor(float(seen), device=device)]).double()
         all_reduce_sum(stats)
         ev = evaluate(model, data.test, num_classes)
-        row = {"epoch": epoch + 1, "train_loss": float(stats[0] / stats[2]), "train_acc": float(stats[1] / stats[2] * 100),
+        row = {"epoch": epoch + 1, "train_loss": float(stats[0] / stats[2]),
+               "train_acc": float(stats[1] / stats[2] * 100),
                f"{data.info.get('split', 'test')}_loss": ev["loss"], "eval_top1": ev["top1"], "eval_top5": ev["top5"],
                "lr": sched.get_last_lr()[0], "epoch_time_s": train_time,
                "img_per_s": float(stats[2]) / max(train_time, 1e-9),
@@ -407,6 +416,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
                         **({"top1_flip_tta": round(final_tta["top1"], 2)} if final_tta else {})},
             "recipe": _plain(asdict(cfg)),
             "epochs_done": len(history),
+            "skipped_files": data.skipped,
             "wall_time_s": round(wall, 1),
             "params": prof["params"], "macs": prof["macs"],
             "machine": machine,
@@ -425,6 +435,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             msg = f"final {card['eval_split']} top-1 {final['top1']:.2f}% top-5 {final['top5']:.2f}%"
             if final_tta:
                 msg += f" (flip-TTA top-1 {final_tta['top1']:.2f}%)"
+            if data.skipped:
+                msg += f"; skipped {data.skipped} unreadable image file(s)"
             print(f"{msg}; wall {wall / 60:.1f} min; weights: {out / 'weights.safetensors'}", flush=True)
     if world > 1:
         dist.barrier()

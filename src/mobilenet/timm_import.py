@@ -35,7 +35,8 @@ def from_timm(state_dict: dict) -> MobileNetV1:
     block_keys = sorted({tuple(int(n) for n in m.groups()) for k in state
                          if (m := re.match(r"blocks\.(\d+)\.(\d+)\.conv_dw\.weight$", k))})
     if len(block_keys) != len(BLOCKS):
-        raise MobileNetError(f"timm state dict has {len(block_keys)} depthwise-separable blocks, expected {len(BLOCKS)}")
+        raise MobileNetError(f"timm state dict has {len(block_keys)} depthwise-separable blocks, "
+                             f"expected {len(BLOCKS)}")
     in_chans = state["conv_stem.weight"].shape[1]
     has_fc = "classifier.weight" in state
     num_classes = state["classifier.weight"].shape[0] if has_fc else 0
