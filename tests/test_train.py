@@ -1,0 +1,156 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from conftest import assert_one_line_error
+
+from mobilenet.checkpoint import load_checkpoint, load_weights
+
+FAST = ["--width", "0.25", "--batch-size", "32", "--threads", "1", "--lr", "0.05"]
+
+
+def test_train_synthetic_writes_a_complete_run(cli, tmp_path):
+    run = tmp_path / "run"
+    r = cli("train", "--data", "synthetic", "--epochs", "2", "--out", run, *FAST)
+    assert r.returncode == 0, r.stderr[-2000:]
+    names = {p.name for p in run.iterdir()}
+    assert {"metrics.csv", "curves.png", "ckpt.pt", "weights.safetensors", "card.json", "tb"} <= names
+    assert any(p.name.startswith("events.out.tfevents") for p in (run / "tb").iterdir())
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    card = json.loads((run / "card.json").read_text())
+    for key in ("arch", "mean", "std", "input_size", "classes", "dataset", "recipe", "metrics", "wall_time_s",
+                "machine"):
+        assert key in card, key
+    assert {"top1", "top5", "top1_flip_tta"} <= set(card["metrics"])
+    assert card["arch"]["small_input"] is True and card["input_size"] == 32
+    m = load_weights(run / "weights.safetensors")
+    assert m.pretrained_cfg["classes"] == card["classes"] and m(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+    # the synthetic classes are learnable: training loss goes down
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+
+
+def test_sigkill_mid_epoch_then_resume(tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "mobilenet", "train", "--data", "synthetic", "--synthetic-size", "2048",
+           "--epochs", "3", "--out", str(run), *FAST]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.time() + 300
+        while not (run / "ckpt.pt").exists() and time.time() < deadline and p.poll() is None:
+            time.sleep(0.05)
+        assert (run / "ckpt.pt").exists(), "no checkpoint after the first epoch"
+        time.sleep(0.5)  # well inside epoch 2
+        assert p.poll() is None, "the run ended before it could be killed"
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert not (run / "weights.safetensors").exists()
+    ck = load_checkpoint(run / "ckpt.pt")  # the last good checkpoint, never a truncated one
+    assert 1 <= ck["epoch"] < 3
+    r = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"resumed from {run / 'ckpt.pt'} at epoch {ck['epoch']}" in r.stdout
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert [int(x["epoch"]) for x in rows] == [1, 2, 3]
+    load_weights(run / "weights.safetensors")
+
+
+def _image_folder(root, corrupt=True):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    modes = ["RGB", "L", "RGBA", "P", "I;16"]
+    files = {}
+    for split, n in (("train", 6), ("val", 2)):
+        for ci, cls in enumerate(["cat", "dog"]):
+            d = root / split / cls
+            d.mkdir(parents=True)
+            for i in range(n):
+                mode = modes[i % len(modes)]
+                h, w = int(rng.integers(20, 90)), int(rng.integers(20, 90))
+                base = (rng.random((h, w, 3)) * 60 + (40 if ci == 0 else 160)).astype(np.uint8)
+                img = Image.fromarray(base)
+                if mode == "I;16":
+                    img = Image.fromarray(np.asarray(img.convert("L")).astype(np.uint16) * 257)
+                elif mode != "RGB":
+                    img = img.convert(mode)
+                ext = ".png" if mode in ("RGBA", "P", "I;16") or i % 2 else ".jpg"
+                path = d / f"{i}_{mode.replace(';', '')}{ext}"
+                img.save(path)
+                files.setdefault(mode, path)
+    if corrupt:
+        (root / "train" / "cat" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    return files
+
+
+def test_image_folder_mixed_modes_corrupt_file_and_predict(cli, tmp_path):
+    files = _image_folder(tmp_path / "imgs")
+    run = tmp_path / "run"
+    r = cli("train", "--data", tmp_path / "imgs", "--epochs", "1", "--resolution", "64", "--batch-size", "4",
+            "--width", "0.25", "--threads", "1", "--out", run)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "skipped 1 unreadable image file" in r.stdout
+    card = json.loads((run / "card.json").read_text())
+    assert card["classes"] == ["cat", "dog"] and card["input_size"] == 64 and card["skipped_files"] == 1
+    assert card["arch"]["small_input"] is False
+    r = cli("predict", "--weights", run / "weights.safetensors", "--json", "--top-k", "2", *files.values())
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out) == 5
+    for o in out:
+        probs = [p for _, p in o["top"]]
+        assert {c for c, _ in o["top"]} == {"cat", "dog"} and sum(probs) == pytest.approx(1, abs=1e-4)
+    r = cli("eval", "--weights", run / "weights.safetensors", "--data", tmp_path / "imgs", "--json",
+            "--plot", tmp_path / "cm.png")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["n"] == 4 and set(d["per_class"]) == {"cat", "dog"} and (tmp_path / "cm.png").stat().st_size > 0
+    # bad inputs: one line, non-zero exit
+    (tmp_path / "notes.txt").write_text("hello")
+    assert_one_line_error(cli("predict", "--weights", run / "weights.safetensors", tmp_path / "notes.txt"),
+                          "cannot read image")
+    assert_one_line_error(cli("predict", "--weights", run / "weights.safetensors", tmp_path / "absent.png"),
+                          "no such image")
+    (tmp_path / "imgs" / "train" / "empty").mkdir()
+    assert_one_line_error(cli("train", "--data", tmp_path / "imgs", "--out", tmp_path / "r2", "--epochs", "1"),
+                          "has no image files")
+    # weights for another class count than the data
+    r10 = tmp_path / "r10"
+    cli("train", "--data", "synthetic", "--epochs", "1", "--out", r10, *FAST, check=True)
+    assert_one_line_error(cli("eval", "--weights", r10 / "weights.safetensors", "--data", tmp_path / "imgs"),
+                          "10 classes")
+
+
+def test_cli_bad_inputs(cli, tmp_path):
+    assert_one_line_error(cli("train", "--data", tmp_path / "no_such_dir"), "no_such_dir")
+    assert_one_line_error(cli("eval", "--weights", "no-such-weights", "--data", "synthetic"), "no-such-weights")
+    (tmp_path / "w.safetensors").write_bytes(b"\x00" * 100)
+    assert_one_line_error(cli("eval", "--weights", tmp_path / "w.safetensors", "--data", "synthetic"),
+                          "safetensors")
+    assert_one_line_error(cli("train", "--data", "synthetic", "--epochs", "0", "--out", tmp_path / "x"), "epochs")
+    assert_one_line_error(cli("train", "--data", "synthetic", "--sync-bn", "--out", tmp_path / "x"), "sync-bn")
+    assert_one_line_error(cli("train", "--bogus"), "unrecognized")
+
+
+def test_wrong_channel_count_from_cli(cli, tmp_path):
+    from mobilenet import MobileNetV1
+    from mobilenet.checkpoint import save_weights
+
+    m = MobileNetV1(num_classes=2, width=0.25, in_chans=1, small_input=True)
+    w = save_weights(m, tmp_path / "gray.safetensors", {"arch": m.arch_args, "mean": [0.5], "std": [0.25],
+                                                         "input_size": 32, "classes": ["a", "b"]})
+    from PIL import Image
+
+    Image.new("RGB", (40, 40)).save(tmp_path / "x.png")
+    assert_one_line_error(cli("predict", "--weights", w, tmp_path / "x.png"), "1 input channels")
