@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="image-folder decoding processes")
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across processes (GPU only)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps")
+    p.add_argument("--freeze-bn", action="store_true",
+                   help="keep BatchNorm statistics fixed (eval mode) while training, e.g. to fine-tune on few images")
     p.add_argument("--synthetic-size", type=int, default=512, help="training images of --data synthetic")
 
     p = sub.add_parser("eval", help="top-1/top-5, per-class accuracy and a confusion-matrix PNG")
@@ -165,7 +167,7 @@ def cmd_train(a) -> int:
                       schedule=a.schedule, cutout=a.cutout, val_split=a.val_split, tta=a.tta, out=a.out,
                       resume=a.resume, seed=a.seed, init=a.init, threads=a.threads, workers=a.workers,
                       sync_bn=a.sync_bn, max_steps=a.max_steps,
-                      synthetic_size=a.synthetic_size)
+                      synthetic_size=a.synthetic_size, freeze_bn=a.freeze_bn)
     if a.resolution < 32:
         raise MobileNetError(f"--resolution {a.resolution} is below the minimum of 32 px")
     try:

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .checkpoint import load_checkpoint, load_state_checked, read_weights, save_checkpoint, save_weights
-from .data import Data, build_data
+from .data import Data, build_data, load_cifar10
 from .errors import MobileNetError
 from .model import MobileNetV1
 from .profile import profile
@@ -61,6 +61,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many steps in all (tests and benchmarks)
     limit_train_batches: int | None = None
     synthetic_size: int = 512
+    freeze_bn: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -264,8 +265,18 @@ def _set_rng_state(st: dict) -> None:
             pass  # a different number of GPUs: keep the fresh state
 
 
-def train(cfg: TrainConfig, progress: bool = True) -> dict:
-    """Train a model as ``cfg`` says; returns the final card (also written to ``cfg.out``)."""
+def _freeze_bn(model: nn.Module) -> None:
+    """BatchNorm in eval mode: running statistics are used and not updated (fine-tuning with small batches)."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+def train(cfg: TrainConfig, progress: bool = True, return_model: bool = False):
+    """Train a model as ``cfg`` says; returns the final card (also written to ``cfg.out``).
+
+    With ``return_model=True`` returns ``(card, model)``; the card is ``{}`` on ranks other than 0.
+    """
     from tqdm import tqdm
 
     if cfg.epochs < 1:
@@ -287,6 +298,10 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
 
+    if cfg.data == "cifar10" and world > 1:  # one download, not one per process
+        if main:
+            load_cifar10(Path(cfg.data_dir or "data").expanduser(), check=False)
+        dist.barrier()
     small = cfg.small_input if cfg.small_input is not None else cfg.data in ("cifar10", "synthetic")
     data: Data = build_data(cfg.data, cfg.data_dir, cfg.batch_size, 500, small_input=small,
                             synthetic_size=cfg.synthetic_size,
@@ -308,15 +323,28 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         opt, lambda s: lr_factor(s, total, cfg.warmup, cfg.schedule, steps_per_epoch))
 
     start_epoch, elapsed_before, history = 0, 0.0, []
-    if cfg.resume and ckpt_path.is_file():
-        ck = load_checkpoint(ckpt_path)
+    ck = None
+    if cfg.resume:
+        # Rank 0 reads the checkpoint and hands it to the others, so only its file system needs it.
+        ck = load_checkpoint(ckpt_path) if main and ckpt_path.is_file() else None
+        if world > 1:
+            box = [ck]
+            dist.broadcast_object_list(box, src=0)
+            ck = box[0]
+    if ck is not None:
         load_state_checked(model, ck["model"], f"checkpoint {ckpt_path}")
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
-        _set_rng_state(ck["rng"])
         start_epoch, elapsed_before, history = ck["epoch"], ck.get("elapsed", 0.0), ck.get("history", [])
-        if ck.get("world_size", 1) != world and main:
-            print(f"resuming a {ck.get('world_size', 1)}-process run under {world} processes", flush=True)
+        # The step count depends on the world size (global batch); put the schedule where this run's steps say.
+        start_step = start_epoch * steps_per_epoch
+        sched.last_epoch = start_step
+        for g, base in zip(opt.param_groups, sched.base_lrs):
+            g["lr"] = base * lr_factor(start_step, total, cfg.warmup, cfg.schedule, steps_per_epoch)
+        if ck.get("world_size", 1) == world:
+            _set_rng_state(ck["rng"])
+        elif main:
+            print(f"resuming a {ck.get('world_size', 1)}-process run under {world} process(es)", flush=True)
         if main:
             print(f"resumed from {ckpt_path} at epoch {start_epoch}/{cfg.epochs}", flush=True)
     elif cfg.resume and main:
@@ -347,6 +375,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             break
         data.train.set_epoch(epoch)
         ddp.train()
+        if cfg.freeze_bn:
+            _freeze_bn(model)
         t0 = time.time()
         loss_sum = torch.zeros((), device=device)
         hit_sum = torch.zeros((), device=device)
@@ -440,7 +470,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             print(f"{msg}; wall {wall / 60:.1f} min; weights: {out / 'weights.safetensors'}", flush=True)
     if world > 1:
         dist.barrier()
-    return card or {}
+    return (card or {}, model) if return_model else (card or {})
 
 
 def _plain(d: dict) -> dict:

@@ -1,0 +1,90 @@
+"""torchrun on this CPU: gloo, 2 processes, synthetic data."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+HERE = Path(__file__).parent
+COMMON = ["--data", "synthetic", "--synthetic-size", "256", "--width", "0.25", "--lr", "0.05", "--no-tta"]
+
+
+def _env():
+    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+
+
+def torchrun(n, *args, timeout=600):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}", *map(str, args)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=timeout)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    return r
+
+
+def single(*args):
+    r = subprocess.run([sys.executable, "-m", "mobilenet", *map(str, args)], capture_output=True, text=True,
+                       env=_env(), timeout=600)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    return r
+
+
+def test_ranks_end_identical_and_see_disjoint_samples(tmp_path):
+    torchrun(2, HERE / "ddp_worker.py", tmp_path, 4)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    assert torch.equal(r0["flat"], r1["flat"])
+    a, b = set(r0["indices"].tolist()), set(r1["indices"].tolist())
+    assert not a & b and a | b == set(range(256))
+
+
+def test_two_processes_batch_b_equal_one_process_batch_2b(tmp_path):
+    k = ["--freeze-bn", "--max-steps", "3", "--epochs", "1", *COMMON]
+    torchrun(2, "-m", "mobilenet", "train", "--batch-size", "8", "--out", tmp_path / "two", *k)
+    single("train", "--batch-size", "16", "--out", tmp_path / "one", *k)
+    w2, w1 = load_file(tmp_path / "two" / "weights.safetensors"), load_file(tmp_path / "one" / "weights.safetensors")
+    moved = max((w1[n].float() - MobileNetInit[n]).abs().max().item() for n in w1 if n in MobileNetInit)
+    assert moved > 1e-3  # the weights did change over the 3 steps
+    diff = max((w1[n].float() - w2[n].float()).abs().max().item() for n in w1)
+    assert diff <= 1e-5, diff
+
+
+def _init_state():
+    from mobilenet import MobileNetV1
+
+    torch.manual_seed(0)
+    return {k: v.float() for k, v in MobileNetV1(num_classes=10, width=0.25, small_input=True).state_dict().items()}
+
+
+MobileNetInit = _init_state()
+
+
+@pytest.mark.parametrize("first,then", [(1, 2), (2, 1)])
+def test_resume_across_world_sizes(tmp_path, first, then):
+    run = tmp_path / "run"
+    args = ["train", "--batch-size", "8", "--epochs", "2", "--out", run, *COMMON]
+    steps_first_epoch = 256 // (8 * first)
+    launch = (lambda *a: torchrun(2, "-m", "mobilenet", *a)) if first == 2 else single
+    launch(*args, "--max-steps", steps_first_epoch)
+    ck = torch.load(run / "ckpt.pt", weights_only=True)
+    assert ck["epoch"] == 1 and ck["world_size"] == first
+    relaunch = (lambda *a: torchrun(2, "-m", "mobilenet", *a)) if then == 2 else single
+    r = relaunch(*args, "--resume")
+    assert "resumed from" in r.stdout and f"resuming a {first}-process run under {then}" in r.stdout
+    ck = torch.load(run / "ckpt.pt", weights_only=True)
+    assert ck["epoch"] == 2 and ck["world_size"] == then
+    assert [h["epoch"] for h in ck["history"]] == [1, 2]
+    assert ck["history"][-1]["lr"] == pytest.approx(0.0, abs=1e-9)  # the schedule ran to its end
+
+
+def test_torchrun_standalone_leaves_one_set_of_outputs(tmp_path):
+    run = tmp_path / "RUN"
+    torchrun(2, "-m", "mobilenet", "train", "--epochs", "1", "--batch-size", "16", "--out", run, *COMMON)
+    assert len(list(run.rglob("weights.safetensors"))) == 1
+    assert len(list(run.rglob("card.json"))) == 1
+    import json
+
+    card = json.loads((run / "card.json").read_text())
+    assert card["machine"]["world_size"] == 2
+    assert card["metrics"]["n"] == 64  # the whole test set, reduced across both ranks
