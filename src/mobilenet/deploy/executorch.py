@@ -1,0 +1,75 @@
+"""ExecuTorch export: a ``.pte`` program with the XNNPACK delegate (the PyTorch route to phones).
+
+The card travels beside it as ``<name>.json`` (a .pte has no metadata slot).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..checkpoint import atomic_write, write_json
+from ..errors import MobileNetError
+
+MAX_BATCH = 64
+
+
+def _need():
+    try:
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.exir import to_edge_transform_and_lower
+        from executorch.runtime import Runtime
+    except ImportError as e:
+        raise MobileNetError(f"ExecuTorch is not installed or does not import here ({e}); "
+                             "pip install executorch") from None
+    return XnnpackPartitioner, to_edge_transform_and_lower, Runtime
+
+
+def export_executorch(model: nn.Module, card: dict, path: str | os.PathLike) -> Path:
+    """Lower ``model`` (normalisation in front, like the ONNX file) to XNNPACK and write the .pte."""
+    from .onnx import Normalized
+
+    XnnpackPartitioner, to_edge_transform_and_lower, _ = _need()
+    wrapped = Normalized(model.eval(), card["mean"], card["std"]).eval()
+    size = int(card["input_size"])
+    x = torch.rand(2, model.in_chans, size, size)
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    ep = torch.export.export(wrapped, (x,), dynamic_shapes={"input": {0: batch}})
+    prog = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch()
+    path = Path(path)
+    atomic_write(path, lambda t: Path(t).write_bytes(prog.buffer))
+    write_json(path.with_suffix(".json"), card)
+    return path
+
+
+class PteRunner:
+    """Runs a .pte with ExecuTorch's own Python runtime; takes the normalised batch like PyTorch."""
+
+    def __init__(self, path: str | os.PathLike):
+        _, _, Runtime = _need()
+        self.path = Path(path)
+        cp = self.path.with_suffix(".json")
+        if not cp.is_file():
+            raise MobileNetError(f"{path}: its model card {cp.name} is missing beside it")
+        self.card = json.loads(cp.read_text())
+        try:
+            self.method = Runtime.get().load_program(str(self.path)).load_method("forward")
+        except Exception as e:
+            raise MobileNetError(f"ExecuTorch cannot load {path}: {str(e).splitlines()[0][:200]}") from None
+        # The program's memory plan fixes the largest batch it accepts; feed chunks of at most that.
+        self.max_batch = int(self.method.metadata.input_tensor_meta(0).sizes()[0])
+        self.mean = torch.tensor(self.card["mean"]).view(1, -1, 1, 1)
+        self.std = torch.tensor(self.card["std"]).view(1, -1, 1, 1)
+
+    def run01(self, x01: torch.Tensor) -> torch.Tensor:
+        outs = []
+        for chunk in torch.split(x01.float().contiguous(), self.max_batch):
+            outs.append(self.method.execute([chunk.contiguous()])[0])
+        return torch.cat(outs)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run01(x.float() * self.std + self.mean)
