@@ -29,16 +29,22 @@ def _need():
     return XnnpackPartitioner, to_edge_transform_and_lower, Runtime
 
 
-def export_executorch(model: nn.Module, card: dict, path: str | os.PathLike) -> Path:
-    """Lower ``model`` (normalisation in front, like the ONNX file) to XNNPACK and write the .pte."""
+def export_executorch(model: nn.Module, card: dict, path: str | os.PathLike, static_batch: int | None = None) -> Path:
+    """Lower ``model`` (normalisation in front, like the ONNX file) to XNNPACK and write the .pte.
+
+    ``static_batch`` fixes the batch size (fastest); otherwise the batch is dynamic up to the plan's bound.
+    """
     from .onnx import Normalized
 
     XnnpackPartitioner, to_edge_transform_and_lower, _ = _need()
     wrapped = Normalized(model.eval(), card["mean"], card["std"]).eval()
     size = int(card["input_size"])
-    x = torch.rand(2, model.in_chans, size, size)
-    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
-    ep = torch.export.export(wrapped, (x,), dynamic_shapes={"input": {0: batch}})
+    if static_batch:
+        ep = torch.export.export(wrapped, (torch.rand(static_batch, model.in_chans, size, size),))
+    else:
+        batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+        ep = torch.export.export(wrapped, (torch.rand(2, model.in_chans, size, size),),
+                                 dynamic_shapes={"input": {0: batch}})
     prog = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch()
     path = Path(path)
     atomic_write(path, lambda t: Path(t).write_bytes(prog.buffer))

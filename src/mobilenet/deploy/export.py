@@ -10,8 +10,19 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_weights
-from ..data import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, FolderBatches,
-                    FolderDataset, TensorBatches, folder_transforms, load_cifar10, scan_folder)
+from ..data import (
+    CIFAR10_CLASSES,
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    FolderBatches,
+    FolderDataset,
+    TensorBatches,
+    folder_transforms,
+    load_cifar10,
+    scan_folder,
+)
 from ..errors import MobileNetError
 from ..model import MIN_INPUT, MobileNetV1
 from ..pretrained import resolve_weights

@@ -1,0 +1,257 @@
+"""Latency and throughput of every backend, measured side by side in one process.
+
+Backends run interleaved (round-robin, a few iterations each per round) after a warm-up, so a noisy
+neighbour slows them all alike; each figure is also given as a fraction of the roofline: the model's
+FLOPs over the machine's peak fp32 FLOP/s (measured with a large matrix multiply, or stated).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import MobileNetError
+from .profile import profile
+
+ALL_BACKENDS = ("torch", "torch-compile", "onnx", "onnx-int8", "executorch")
+
+
+@dataclass
+class Entry:
+    model: str
+    backend: str
+    batch: int
+    run: Callable[[], object]
+    flops: float  # per call
+    times: list = field(default_factory=list)
+
+
+def measure_peak_gflops(seconds: float = 1.5) -> float:
+    """Best fp32 GFLOP/s of a 1024x1024 matrix multiply with the current thread count."""
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    for _ in range(3):
+        a @ b
+    best, t_end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
+        t = time.perf_counter()
+        a @ b
+        best = max(best, 2 * 1024 ** 3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def _torch_entry(name, model, batch, size, flops, compile_=False):
+    model = model.eval()
+    x = torch.rand(batch, 3, size, size)
+    fn = torch.compile(model) if compile_ else model
+
+    def run():
+        with torch.inference_mode():
+            return fn(x)
+
+    return Entry(name, "torch-compile" if compile_ else "torch", batch, run, flops)
+
+
+def _onnx_entry(name, path, batch, size, flops, backend, threads):
+    from .deploy.onnx import _session
+
+    sess = _session(path, threads)
+    inp = sess.get_inputs()[0].name
+    x = np.random.rand(batch, 3, size, size).astype(np.float32)
+    return Entry(name, backend, batch, lambda: sess.run(None, {inp: x}), flops)
+
+
+def _export_reference_onnx(model, size, path):
+    torch.onnx.export(model.eval(), (torch.rand(1, 3, size, size),), path, input_names=["input"],
+                      output_names=["logits"], opset_version=18, dynamo=True, external_data=False,
+                      dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=4096)}}, verbose=False)
+
+
+def reference_models(size: int) -> dict:
+    """Other mobile networks for comparison, when their packages are installed (random weights)."""
+    out = {}
+    try:
+        import torchvision.models as tvm
+
+        out["torchvision mobilenet_v2"] = tvm.mobilenet_v2()
+        out["torchvision mobilenet_v3_large"] = tvm.mobilenet_v3_large()
+    except ImportError:
+        pass
+    try:
+        import timm
+
+        out["timm mobilenetv1_100"] = timm.create_model("mobilenetv1_100", pretrained=False)
+    except ImportError:
+        pass
+    return out
+
+
+def _flops(model, size: int) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model.eval()(torch.zeros(1, 3, size, size))
+    return float(counter.get_total_flops())
+
+
+def build_entries(a, workdir: str) -> list[Entry]:
+    from .deploy.export import calibration01, model_and_card
+    from .deploy.onnx import export_onnx, quantize_onnx_int8
+
+    backends = [b.strip() for b in a.backends.split(",") if b.strip()]
+    unknown = [b for b in backends if b not in ALL_BACKENDS]
+    if unknown:
+        raise MobileNetError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(ALL_BACKENDS)}")
+    model, card = model_and_card(a.weights, a.width, a.resolution, a.num_classes, a.small_input)
+    size = int(card["input_size"])
+    name = f"mobilenet_v1 {model.width:g}" + (" (weights)" if a.weights else "")
+    macs = profile(model, size)["macs"]
+    entries: list[Entry] = []
+    onnx_path = int8_path = None
+    if "onnx" in backends or "onnx-int8" in backends:
+        onnx_path = export_onnx(model, card, os.path.join(workdir, "fp32.onnx"))
+    if "onnx-int8" in backends:
+        calib = calibration01(card, getattr(a, "calib_data", None), getattr(a, "data_dir", None), 256)
+        int8_path = quantize_onnx_int8(onnx_path, os.path.join(workdir, "int8.onnx"), calib)
+    for bs in a.batch_size:
+        flops = 2.0 * macs * bs
+        for b in backends:
+            try:
+                if b == "torch":
+                    entries.append(_torch_entry(name, model, bs, size, flops))
+                elif b == "torch-compile":
+                    entries.append(_torch_entry(name, model, bs, size, flops, compile_=True))
+                elif b == "onnx":
+                    entries.append(_onnx_entry(name, onnx_path, bs, size, flops, b, a.threads))
+                elif b == "onnx-int8":
+                    entries.append(_onnx_entry(name, int8_path, bs, size, flops, b, a.threads))
+                elif b == "executorch":
+                    from .deploy.executorch import PteRunner, export_executorch
+
+                    pte = export_executorch(model, card, os.path.join(workdir, f"m{bs}.pte"), static_batch=bs)
+                    r = PteRunner(pte)
+                    x = torch.rand(bs, 3, size, size)
+                    entries.append(Entry(name, b, bs, lambda r=r, x=x: r.run01(x), flops))
+            except MobileNetError as e:
+                print(f"skipping {b}: {e}")
+                backends = [x for x in backends if x != b]
+    if a.reference:
+        for rname, rm in reference_models(size).items():
+            rflops = _flops(rm, size)
+            rpath = os.path.join(workdir, rname.replace(" ", "_") + ".onnx")
+            has_onnx = "onnx" in backends
+            if has_onnx:
+                _export_reference_onnx(rm, size, rpath)
+            for bs in a.batch_size:
+                entries.append(_torch_entry(rname, rm, bs, size, rflops * bs))
+                if has_onnx:
+                    entries.append(_onnx_entry(rname, rpath, bs, size, rflops * bs, "onnx", a.threads))
+    return entries
+
+
+def run_interleaved(entries: list[Entry], iters: int, warmup: int = 3, per_round: int = 2,
+                    max_seconds_per_entry: float = 8.0) -> None:
+    """Warm each entry up, then time ``iters`` calls of each, round-robin ``per_round`` at a time."""
+    for e in entries:
+        for _ in range(warmup):
+            e.run()
+    budget = {id(e): 0.0 for e in entries}
+    while any(len(e.times) < iters and budget[id(e)] < max_seconds_per_entry for e in entries):
+        for e in entries:
+            if len(e.times) >= iters or budget[id(e)] >= max_seconds_per_entry:
+                continue
+            for _ in range(per_round):
+                t = time.perf_counter()
+                e.run()
+                dt = time.perf_counter() - t
+                e.times.append(dt)
+                budget[id(e)] += dt
+
+
+def summarize(entries: list[Entry], peak_gflops: float) -> list[dict]:
+    rows = []
+    base = {(e.model, e.batch): e for e in entries if e.backend == "torch"}
+    for e in entries:
+        t = np.asarray(e.times)
+        p50, p90 = float(np.percentile(t, 50)), float(np.percentile(t, 90))
+        roof = e.flops / (peak_gflops * 1e9)
+        b = base.get((e.model, e.batch))
+        rows.append({"model": e.model, "backend": e.backend, "batch": e.batch, "p50_ms": p50 * 1e3,
+                     "p90_ms": p90 * 1e3, "img_per_s": e.batch / p50, "gflops": e.flops / p50 / 1e9,
+                     "roofline_ms": roof * 1e3, "roofline_fraction": roof / p50,
+                     "speedup_vs_torch": (float(np.percentile(b.times, 50)) / p50) if b else None,
+                     "iters": len(t)})
+    return rows
+
+
+def format_rows(rows: list[dict], peak: float, threads: int) -> str:
+    lines = [f"peak fp32: {peak:.0f} GFLOP/s ({threads} threads); roofline = model FLOPs / peak",
+             f"{'model':<34}{'backend':<15}{'batch':>6}{'p50 ms':>10}{'p90 ms':>10}{'img/s':>9}"
+             f"{'x torch':>9}{'roofline':>10}"]
+    for r in rows:
+        sp = f"{r['speedup_vs_torch']:.2f}" if r["speedup_vs_torch"] else "-"
+        lines.append(f"{r['model']:<34}{r['backend']:<15}{r['batch']:>6}{r['p50_ms']:>10.2f}{r['p90_ms']:>10.2f}"
+                     f"{r['img_per_s']:>9.1f}{sp:>9}{r['roofline_fraction'] * 100:>9.1f}%")
+    return "\n".join(lines)
+
+
+def plot_rows(rows: list[dict], path: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .checkpoint import atomic_write
+
+    batches = sorted({r["batch"] for r in rows})
+    fig, axes = plt.subplots(1, len(batches), figsize=(6 * len(batches), 0.45 * len(rows) / len(batches) + 2))
+    axes = np.atleast_1d(axes)
+    for ax, bs in zip(axes, batches):
+        sel = [r for r in rows if r["batch"] == bs]
+        labels = [f"{r['model']} / {r['backend']}" for r in sel]
+        ax.barh(range(len(sel)), [r["p50_ms"] for r in sel], color="tab:blue", label="p50")
+        ax.barh(range(len(sel)), [r["roofline_ms"] for r in sel], color="tab:orange", alpha=0.6,
+                label="roofline (FLOPs / peak)")
+        ax.set_yticks(range(len(sel)))
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("latency per batch (ms)")
+        ax.set_title(f"batch {bs}")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = atomic_write(path, lambda t: fig.savefig(t, format="png", dpi=100))
+    plt.close(fig)
+    return out
+
+
+def run_bench(a) -> list[dict]:
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    threads = torch.get_num_threads()
+    if a.iters < 1:
+        raise MobileNetError(f"--iters must be >= 1, got {a.iters}")
+    peak = a.peak_gflops or measure_peak_gflops()
+    with tempfile.TemporaryDirectory() as td:
+        entries = build_entries(a, td)
+        run_interleaved(entries, a.iters)
+    rows = summarize(entries, peak)
+    for r in rows:
+        r.update(threads=threads, peak_gflops=peak)
+    if a.json:
+        for r in rows:
+            print(json.dumps(r))
+    else:
+        print(format_rows(rows, peak, threads))
+    if a.plot:
+        p = plot_rows(rows, a.plot)
+        if not a.json:
+            print(f"chart: {p}")
+    return rows
