@@ -88,3 +88,13 @@ def test_torchrun_standalone_leaves_one_set_of_outputs(tmp_path):
     card = json.loads((run / "card.json").read_text())
     assert card["machine"]["world_size"] == 2
     assert card["metrics"]["n"] == 64  # the whole test set, reduced across both ranks
+
+
+def test_a_dying_rank_brings_the_job_down(tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+           str(HERE / "ddp_dying_worker.py"), str(tmp_path)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)  # no hang
+    assert r.returncode != 0
+    assert "ddp_dying_worker.py FAILED" in r.stderr or "ChildFailedError" in r.stderr, r.stderr[-2000:]
+    assert "Signal 9" in r.stderr or "SIGKILL" in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path / "weights.safetensors").exists()

@@ -21,7 +21,7 @@ import torch
 from .errors import MobileNetError
 from .profile import profile
 
-ALL_BACKENDS = ("torch", "torch-compile", "onnx", "onnx-int8", "executorch")
+ALL_BACKENDS = ("torch", "torch-compile", "onnx", "onnx-int8", "executorch", "executorch-int8")
 
 
 @dataclass
@@ -118,8 +118,10 @@ def build_entries(a, workdir: str) -> list[Entry]:
     onnx_path = int8_path = None
     if "onnx" in backends or "onnx-int8" in backends:
         onnx_path = export_onnx(model, card, os.path.join(workdir, "fp32.onnx"))
-    if "onnx-int8" in backends:
+    calib = None
+    if "onnx-int8" in backends or "executorch-int8" in backends:
         calib = calibration01(card, getattr(a, "calib_data", None), getattr(a, "data_dir", None), 256)
+    if "onnx-int8" in backends:
         int8_path = quantize_onnx_int8(onnx_path, os.path.join(workdir, "int8.onnx"), calib)
     for bs in a.batch_size:
         flops = 2.0 * macs * bs
@@ -133,10 +135,11 @@ def build_entries(a, workdir: str) -> list[Entry]:
                     entries.append(_onnx_entry(name, onnx_path, bs, size, flops, b, a.threads))
                 elif b == "onnx-int8":
                     entries.append(_onnx_entry(name, int8_path, bs, size, flops, b, a.threads))
-                elif b == "executorch":
+                elif b in ("executorch", "executorch-int8"):
                     from .deploy.executorch import PteRunner, export_executorch
 
-                    pte = export_executorch(model, card, os.path.join(workdir, f"m{bs}.pte"), static_batch=bs)
+                    pte = export_executorch(model, card, os.path.join(workdir, f"{b}-{bs}.pte"), static_batch=bs,
+                                            calib01=calib if b == "executorch-int8" else None)
                     r = PteRunner(pte)
                     x = torch.rand(bs, 3, size, size)
                     entries.append(Entry(name, b, bs, lambda r=r, x=x: r.run01(x), flops))

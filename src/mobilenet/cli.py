@@ -118,8 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("images", nargs="+", metavar="IMAGE")
 
-    p = sub.add_parser("export", help="ONNX, ONNX int8, ExecuTorch or TensorRT, with a parity check")
-    p.add_argument("--format", required=True, choices=["onnx", "onnx-int8", "executorch", "tensorrt"])
+    p = sub.add_parser("export", help="ONNX, int8, ExecuTorch or TensorRT, with a parity check")
+    p.add_argument("--format", required=True,
+                   choices=["onnx", "onnx-int8", "executorch", "executorch-int8", "tensorrt"],
+                   help="onnx-int8: ONNX Runtime static QDQ; executorch-int8: PyTorch PT2E, XNNPACK quantizer")
     p.add_argument("--out", required=True)
     p.add_argument("--weights", default=None, help="without it: an untrained model of the given shape")
     _shape_args(p)
@@ -134,10 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     _shape_args(p)
     p.add_argument("--batch-size", type=_int_list, default=[1, 32])
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--backends", default="torch,torch-compile,onnx,onnx-int8,executorch")
+    p.add_argument("--backends", default="torch,torch-compile,onnx,onnx-int8,executorch",
+                   help="any of torch, torch-compile, onnx, onnx-int8, executorch, executorch-int8")
     p.add_argument("--no-reference", dest="reference", action="store_false",
                    help="skip torchvision/timm reference models")
     p.add_argument("--iters", type=int, default=30)
+    p.add_argument("--calib-data", default=None, help="int8 calibration images: cifar10 | PATH | synthetic")
+    p.add_argument("--data-dir", default="data", help="where cifar-10-batches-py/ is, for CIFAR weights")
     p.add_argument("--peak-gflops", type=float, default=None, help="machine peak fp32 GFLOP/s (default: measured)")
     p.add_argument("--plot", default="bench.png")
     p.add_argument("--json", action="store_true")

@@ -29,22 +29,43 @@ def _need():
     return XnnpackPartitioner, to_edge_transform_and_lower, Runtime
 
 
-def export_executorch(model: nn.Module, card: dict, path: str | os.PathLike, static_batch: int | None = None) -> Path:
+def quantize_pt2e(wrapped: nn.Module, example: torch.Tensor, calib01: list, dynamic_shapes=None) -> nn.Module:
+    """PyTorch's own int8 route (PT2E): XNNPACK quantizer, per-channel symmetric int8 weights, int8
+    activations calibrated on ``calib01`` ([0, 1] batches of training images)."""
+    try:
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+            XNNPACKQuantizer,
+            get_symmetric_quantization_config,
+        )
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    except ImportError as e:
+        raise MobileNetError(f"PT2E int8 needs executorch and torchao ({e})") from None
+    gm = torch.export.export(wrapped, (example,), dynamic_shapes=dynamic_shapes).module()
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    prepared = prepare_pt2e(gm, quantizer)
+    with torch.no_grad():
+        for b in calib01:
+            prepared(torch.as_tensor(b))
+    return convert_pt2e(prepared)
+
+
+def export_executorch(model: nn.Module, card: dict, path: str | os.PathLike, static_batch: int | None = None,
+                      calib01: list | None = None) -> Path:
     """Lower ``model`` (normalisation in front, like the ONNX file) to XNNPACK and write the .pte.
 
     ``static_batch`` fixes the batch size (fastest); otherwise the batch is dynamic up to the plan's bound.
+    With ``calib01`` the model is first quantised to int8 with PT2E (see ``quantize_pt2e``).
     """
     from .onnx import Normalized
 
     XnnpackPartitioner, to_edge_transform_and_lower, _ = _need()
     wrapped = Normalized(model.eval(), card["mean"], card["std"]).eval()
     size = int(card["input_size"])
-    if static_batch:
-        ep = torch.export.export(wrapped, (torch.rand(static_batch, model.in_chans, size, size),))
-    else:
-        batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
-        ep = torch.export.export(wrapped, (torch.rand(2, model.in_chans, size, size),),
-                                 dynamic_shapes={"input": {0: batch}})
+    example = torch.rand(static_batch or 2, model.in_chans, size, size)
+    dyn = None if static_batch else {"input": {0: torch.export.Dim("batch", min=1, max=MAX_BATCH)}}
+    if calib01 is not None:
+        wrapped = quantize_pt2e(wrapped, example, calib01, dyn)
+    ep = torch.export.export(wrapped, (example,), dynamic_shapes=dyn)
     prog = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch()
     path = Path(path)
     atomic_write(path, lambda t: Path(t).write_bytes(prog.buffer))

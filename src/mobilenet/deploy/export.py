@@ -120,10 +120,13 @@ def export(a) -> dict:
             fp32 = export_onnx(model, card, os.path.join(td, "fp32.onnx"))
             quantize_onnx_int8(fp32, out, calib)
         runner, precision = OnnxRunner(out), "int8"
-    elif a.format == "executorch":
+    elif a.format in ("executorch", "executorch-int8"):
         from .executorch import PteRunner, export_executorch
 
-        export_executorch(model, card, out)
+        calib = None
+        if a.format == "executorch-int8":
+            calib, precision = calibration01(card, a.calib_data, a.data_dir, a.calib_size), "int8"
+        export_executorch(model, card, out, calib01=calib)
         runner = PteRunner(out)
     elif a.format == "tensorrt":
         from .tensorrt import TrtRunner, available, build_engine
