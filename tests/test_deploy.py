@@ -99,6 +99,16 @@ def test_executorch_export_runs_in_executorch_runtime(cli, weights, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
 
 
+@pytest.mark.skipif(importlib.util.find_spec("executorch") is None, reason="executorch not installed")
+def test_executorch_int8_pt2e_export(cli, weights, tmp_path):
+    out = tmp_path / "m8.pte"
+    r = cli("export", "--format", "executorch-int8", "--weights", weights, "--out", out, "--calib-data", "synthetic")
+    assert "parity (int8" in r.stdout, r.stdout + r.stderr[-2000:]
+    fp32 = tmp_path / "m.pte"
+    cli("export", "--format", "executorch", "--weights", weights, "--out", fp32, check=True)
+    assert out.stat().st_size < 0.6 * fp32.stat().st_size  # int8 weights: about a quarter of fp32
+
+
 def _trt_ready():
     return torch.cuda.is_available() and importlib.util.find_spec("tensorrt") is not None
 

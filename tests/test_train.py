@@ -143,6 +143,16 @@ def test_cli_bad_inputs(cli, tmp_path):
     assert_one_line_error(cli("train", "--bogus"), "unrecognized")
 
 
+def test_an_existing_run_is_never_overwritten_by_accident(cli, tmp_path):
+    run = tmp_path / "run"
+    cli("train", "--data", "synthetic", "--epochs", "1", "--out", run, "--no-tta", *FAST, check=True)
+    before = (run / "weights.safetensors").read_bytes()
+    assert_one_line_error(cli("train", "--data", "synthetic", "--epochs", "1", "--out", run, *FAST), "--resume")
+    assert (run / "weights.safetensors").read_bytes() == before
+    r = cli("train", "--data", "synthetic", "--epochs", "1", "--out", run, "--overwrite", "--seed", "1", *FAST)
+    assert r.returncode == 0 and (run / "weights.safetensors").read_bytes() != before
+
+
 def test_wrong_channel_count_from_cli(cli, tmp_path):
     from mobilenet import MobileNetV1
     from mobilenet.checkpoint import save_weights

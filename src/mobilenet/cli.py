@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-tta", dest="tta", action="store_false", help="skip the flip-TTA figure at the end")
     p.add_argument("--out", default="runs/train", help="run folder; default runs/train")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in --out (default: refuse)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", default=None, help="start from weights: ours (.safetensors) or a timm MobileNet v1 "
                    "state dict (.pth/.safetensors); the classifier is replaced if the class count differs")
@@ -172,7 +173,8 @@ def cmd_train(a) -> int:
                       schedule=a.schedule, cutout=a.cutout, val_split=a.val_split, tta=a.tta, out=a.out,
                       resume=a.resume, seed=a.seed, init=a.init, threads=a.threads, workers=a.workers,
                       sync_bn=a.sync_bn, max_steps=a.max_steps,
-                      synthetic_size=a.synthetic_size, freeze_bn=a.freeze_bn)
+                      synthetic_size=a.synthetic_size, freeze_bn=a.freeze_bn,
+                      overwrite=a.overwrite)
     if a.resolution < 32:
         raise MobileNetError(f"--resolution {a.resolution} is below the minimum of 32 px")
     try:

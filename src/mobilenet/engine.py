@@ -62,6 +62,7 @@ class TrainConfig:
     limit_train_batches: int | None = None
     synthetic_size: int = 512
     freeze_bn: bool = False
+    overwrite: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -293,6 +294,10 @@ def train(cfg: TrainConfig, progress: bool = True, return_model: bool = False):
     main = rank == 0
     out = Path(cfg.out)
     ckpt_path = out / CKPT_NAME
+    held = [p.name for p in (ckpt_path, out / "weights.safetensors") if p.exists()]
+    if held and not cfg.resume and not cfg.overwrite:
+        raise MobileNetError(f"{out} already holds a run ({', '.join(held)}); continue it with --resume, "
+                             "or pass --overwrite to replace it, or choose another --out")
     if main:
         out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
