@@ -419,15 +419,18 @@ def train(cfg: TrainConfig, progress: bool = True, return_model: bool = False):
                "elapsed_s": elapsed_before + time.time() - t_start}
         history.append(row)
         if main:
-            tqdm.write(f"epoch {epoch + 1}: train loss {row['train_loss']:.3f} acc {row['train_acc']:.2f}% | "
-                       f"{data.info.get('split', 'eval')} top1 {ev['top1']:.2f}% top5 {ev['top5']:.2f}% | "
-                       f"{row['img_per_s']:.0f} img/s") if progress else None
+            if progress:
+                tqdm.write(f"epoch {epoch + 1}: train loss {row['train_loss']:.3f} acc {row['train_acc']:.2f}% | "
+                           f"{data.info.get('split', 'eval')} top1 {ev['top1']:.2f}% top5 {ev['top5']:.2f}% | "
+                           f"{row['img_per_s']:.0f} img/s")
             _write_metrics(out / "metrics.csv", history)
             if writer is not None:
                 for k, v in row.items():
                     if k != "epoch":
                         writer.add_scalar(k, v, epoch + 1)
                 writer.flush()
+        whole_epoch = cfg.max_steps is None or step < cfg.max_steps or step % steps_per_epoch == 0
+        if main and whole_epoch:  # a run cut short by --max-steps mid-epoch leaves no resumable state
             save_checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(),
                              "scheduler": sched.state_dict(), "rng": _rng_state(), "epoch": epoch + 1,
                              "elapsed": row["elapsed_s"], "history": history, "world_size": world,
