@@ -35,7 +35,9 @@ def main() -> None:
     ap.add_argument("--threads", default="2")
     ap.add_argument("--iters", default="30")
     ap.add_argument("--backends", default="torch,torch-compile,onnx,onnx-int8,executorch")
+    ap.add_argument("--cifar-backends", default="torch,onnx,onnx-int8,executorch")
     ap.add_argument("--skip-cifar", action="store_true")
+    ap.add_argument("--data-dir", default="../shared/datasets", help="CIFAR-10 (int8 calibration images)")
     a = ap.parse_args()
     rows = bench("--resolution", "224", "--batch-size", "1", "--threads", a.threads, "--iters", a.iters,
                  "--backends", a.backends, "--plot", "bench_224.png")
@@ -52,8 +54,9 @@ def main() -> None:
         from mobilenet.pretrained import available
 
         w = ["--weights", "cifar10"] if "cifar10" in available() else ["--small-input", "--num-classes", "10"]
-        rows = bench(*w, "--batch-size", "1,256", "--threads", a.threads, "--iters", a.iters, "--no-reference",
-                     "--backends", a.backends, "--plot", "bench_cifar.png")
+        rows = bench(*w, "--data-dir", a.data_dir,
+                     "--batch-size", "1,256", "--threads", a.threads, "--iters", a.iters, "--no-reference",
+                     "--backends", a.cifar_backends, "--plot", "bench_cifar.png")
         print(f"\n== CIFAR-10 model (32x32{', shipped weights' if len(w) == 2 else ''}), batch 1 and 256 ==")
         table(rows)
 
