@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="force the standard ImageNet stem (stride 2)")
     p.add_argument("--act", choices=["relu", "relu6"], default="relu")
     p.add_argument("--dropout", type=float, default=0.0)
-    p.add_argument("--epochs", type=int, default=22)
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=128, help="per process; default 128")
     p.add_argument("--lr", type=float, default=0.2, help="peak learning rate for the global batch; default 0.2")
     p.add_argument("--optimizer", choices=["sgd", "rmsprop", "adamw"], default="sgd")

@@ -39,7 +39,7 @@ class TrainConfig:
     resolution: int = 224
     act: str = "relu"
     dropout: float = 0.0
-    epochs: int = 22
+    epochs: int = 20
     batch_size: int = 128
     lr: float = 0.2
     optimizer: str = "sgd"
