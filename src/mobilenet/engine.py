@@ -212,8 +212,11 @@ def build_model(cfg: TrainConfig, num_classes: int, small: bool) -> MobileNetV1:
     if cfg.init:
         model = init_from(cfg.init, num_classes)
         if model.small_input != small:
-            model.small_input = small
-            model.stem[0].stride = (1, 1) if small else (2, 2)
+            # Rebuild rather than patch the stem's stride, so feature_info (strides) stays true; the stem
+            # stride changes no tensor, so the weights carry over as they are.
+            rebuilt = MobileNetV1(**{**model.arch_args, "small_input": small})
+            rebuilt.load_state_dict(model.state_dict())
+            model = rebuilt
         return model
     return MobileNetV1(num_classes=num_classes, width=cfg.width, small_input=small, act=cfg.act,
                        dropout=cfg.dropout)
