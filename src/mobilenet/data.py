@@ -88,6 +88,17 @@ def _read_batches(folder: Path, names: list[str]) -> tuple[np.ndarray, np.ndarra
     return np.concatenate(xs), np.concatenate(ys)
 
 
+def ensure_cifar10(data_dir: str | os.PathLike, verbose: bool = False) -> Path:
+    """The ``cifar-10-batches-py/`` folder under ``data_dir``, downloaded there first when absent."""
+    data_dir = Path(data_dir).expanduser()
+    folder = _find_cifar_dir(data_dir)
+    if folder is None:
+        if verbose:
+            print(f"CIFAR-10: not found under {data_dir}; downloading {CIFAR10_URL} (170 MB) there", flush=True)
+        folder = download_cifar10(data_dir)
+    return folder
+
+
 def load_cifar10(data_dir: str | os.PathLike, download: bool = True, check: bool = True, verbose: bool = False):
     """CIFAR-10 as ``(train_x, train_y, test_x, test_y)``: uint8 (N, 3, 32, 32) and int64 (N,) tensors.
 
@@ -96,12 +107,10 @@ def load_cifar10(data_dir: str | os.PathLike, download: bool = True, check: bool
     """
     data_dir = Path(data_dir).expanduser()
     folder = _find_cifar_dir(data_dir)
+    if folder is None and not download:
+        raise MobileNetError(f"no CIFAR-10 under {data_dir}: expected {data_dir}/cifar-10-batches-py/")
     if folder is None:
-        if not download:
-            raise MobileNetError(f"no CIFAR-10 under {data_dir}: expected {data_dir}/cifar-10-batches-py/")
-        if verbose:
-            print(f"CIFAR-10: not found under {data_dir}; downloading {CIFAR10_URL} (170 MB) there", flush=True)
-        folder = download_cifar10(data_dir)
+        folder = ensure_cifar10(data_dir, verbose)
     elif verbose:
         print(f"CIFAR-10: reading {folder}", flush=True)
     out = []

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .checkpoint import load_checkpoint, load_state_checked, read_weights, save_checkpoint, save_weights
-from .data import Data, build_data, load_cifar10
+from .data import Data, build_data, ensure_cifar10
 from .errors import MobileNetError
 from .model import MobileNetV1
 from .profile import profile
@@ -308,7 +308,7 @@ def train(cfg: TrainConfig, progress: bool = True, return_model: bool = False):
 
     if cfg.data == "cifar10" and world > 1:  # one download, not one per process
         if main:
-            load_cifar10(Path(cfg.data_dir or "data").expanduser(), check=False)
+            ensure_cifar10(Path(cfg.data_dir or "data").expanduser())
         dist.barrier()
     small = cfg.small_input if cfg.small_input is not None else cfg.data in ("cifar10", "synthetic")
     data: Data = build_data(cfg.data, cfg.data_dir, cfg.batch_size, 500, small_input=small,

@@ -118,7 +118,10 @@ def quantize_onnx_int8(fp32_path: str | os.PathLike, out: str | os.PathLike, cal
     """Static post-training quantisation: QDQ format, per-channel int8 weights, uint8 activations.
 
     Per-channel weights matter: with one scale per tensor the depthwise layers (whose 9-tap filters vary
-    a lot between channels) collapse. ``calib01`` are [0, 1]-scaled batches from the training data.
+    a lot between channels) collapse. Weights use 7 bits (``reduce_range``): on x86 cores without VNNI
+    (AVX2, plain AVX-512) ONNX Runtime's u8 x s8 kernels add pairs of products in saturating int16
+    (``vpmaddubsw``), which overflows with full 8-bit weights; on the shipped CIFAR-10 weights this took
+    top-1 agreement from 98.8% to 93.7%. ``calib01`` are [0, 1]-scaled batches from the training data.
     """
     q = _need("onnxruntime.quantization")
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -133,7 +136,7 @@ def quantize_onnx_int8(fp32_path: str | os.PathLike, out: str | os.PathLike, cal
         with contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints histogram details
             q.quantize_static(pre, qpath, _Reader(calib01), quant_format=q.QuantFormat.QDQ, per_channel=True,
                               activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
-                              calibrate_method=methods[method],
+                              calibrate_method=methods[method], reduce_range=True,
                               extra_options={"CalibPercentile": 99.999} if method == "percentile" else None)
         m = onnx.load(qpath)
     src = onnx.load(str(fp32_path), load_external_data=False)
