@@ -9,9 +9,9 @@ from mobilenet.pretrained import available
 
 SHIPPED = "cifar10" in available()
 needs_weights = pytest.mark.skipif(not SHIPPED, reason="no shipped cifar10 weights in this checkout")
-# Regression floor for the shipped weights: what they measured (89.13%), rounded down. Issue #3's goal is
-# 90.0%; these weights do not reach it (see the README), and the floor must not pretend otherwise.
-FLOOR = 89.0
+# Issue #3's bar for the shipped alpha=1.0 weights: >= 90.0% single-view top-1 on the 10,000 test images
+# (they measured 90.65%; the card's figure is re-measured below).
+FLOOR = 90.0
 
 
 @needs_weights
