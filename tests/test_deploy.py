@@ -104,9 +104,8 @@ def test_executorch_int8_pt2e_export(cli, weights, tmp_path):
     out = tmp_path / "m8.pte"
     r = cli("export", "--format", "executorch-int8", "--weights", weights, "--out", out, "--calib-data", "synthetic")
     assert "parity (int8" in r.stdout, r.stdout + r.stderr[-2000:]
-    fp32 = tmp_path / "m.pte"
-    cli("export", "--format", "executorch", "--weights", weights, "--out", fp32, check=True)
-    assert out.stat().st_size < 0.6 * fp32.stat().st_size  # int8 weights: about a quarter of fp32
+    # int8 weights: about a quarter of fp32 (an fp32 .pte is the size of the fp32 safetensors, within 2%)
+    assert out.stat().st_size < 0.6 * weights.stat().st_size
 
 
 def _trt_ready():
