@@ -62,7 +62,7 @@ def _torch_entry(name, model, batch, size, flops, compile_=False):
 def _onnx_entry(name, path, batch, size, flops, backend, threads):
     from .deploy.onnx import _session
 
-    sess = _session(path, threads, spin=False)  # spinning threads would steal the other backends' cores
+    sess = _session(path, threads)
     inp = sess.get_inputs()[0].name
     x = np.random.rand(batch, 3, size, size).astype(np.float32)
     return Entry(name, backend, batch, lambda: sess.run(None, {inp: x}), flops)

@@ -107,9 +107,9 @@ def load_cifar10(data_dir: str | os.PathLike, download: bool = True, check: bool
     """
     data_dir = Path(data_dir).expanduser()
     folder = _find_cifar_dir(data_dir)
-    if folder is None and not download:
-        raise MobileNetError(f"no CIFAR-10 under {data_dir}: expected {data_dir}/cifar-10-batches-py/")
     if folder is None:
+        if not download:
+            raise MobileNetError(f"no CIFAR-10 under {data_dir}: expected {data_dir}/cifar-10-batches-py/")
         folder = ensure_cifar10(data_dir, verbose)
     elif verbose:
         print(f"CIFAR-10: reading {folder}", flush=True)

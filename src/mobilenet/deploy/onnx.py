@@ -65,17 +65,19 @@ def export_onnx(model: nn.Module, card: dict, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda t: onnx.save(m, t))
 
 
-def _session(path: str | os.PathLike, threads: int | None = None, spin: bool = True):
-    """An ONNX Runtime CPU session. ``spin=False`` stops its worker threads busy-waiting after each run:
-    needed wherever other runtimes share the cores (``mobilenet bench`` interleaves backends, and spinning
-    ORT threads slowed PyTorch eager there from 31 to 146 ms at 224 px on 2 cores)."""
+def _session(path: str | os.PathLike, threads: int | None = None):
+    """An ONNX Runtime CPU session whose worker threads do not busy-wait after each run.
+
+    Every session here shares the cores with PyTorch (the parity check and `eval` alternate the two,
+    `mobilenet bench` interleaves backends), and spinning ORT threads took those cores: PyTorch eager went
+    from 31 to 146 ms at 224 px on 2 cores in one benchmark.
+    """
     ort = _need("onnxruntime")
     so = ort.SessionOptions()
     if threads:
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
-    if not spin:
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.log_severity_level = 3
     try:
         return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
