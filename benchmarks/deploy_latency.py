@@ -16,7 +16,7 @@ import sys
 
 
 def bench(*args: str) -> list[dict]:
-    out = subprocess.run([sys.executable, "-m", "mobilenet", "bench", "--json", *args], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "mobilenet_edu", "bench", "--json", *args], capture_output=True,
                          text=True, check=True)
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
@@ -51,7 +51,7 @@ def main() -> None:
                   f"{ours[b]['roofline_fraction'] * 100:.0f}% of the fp32 roofline "
                   f"({ours[b]['roofline_ms']:.2f} ms)")
     if not a.skip_cifar:
-        from mobilenet.pretrained import available
+        from mobilenet_edu.pretrained import available
 
         w = ["--weights", "cifar10"] if "cifar10" in available() else ["--small-input", "--num-classes", "10"]
         rows = bench(*w, "--data-dir", a.data_dir,

@@ -28,7 +28,7 @@ def main() -> None:
     a, extra = ap.parse_known_args()
     run = Path(a.run)
     if a.train:
-        subprocess.run([sys.executable, "-m", "mobilenet", "train", "--data-dir", a.data_dir, "--out", str(run),
+        subprocess.run([sys.executable, "-m", "mobilenet_edu", "train", "--data-dir", a.data_dir, "--out", str(run),
                         *[e for e in extra if e != "--"]], check=True)
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     if not rows:

@@ -39,7 +39,7 @@ def tutorial_model(num_classes: int = 10) -> nn.Module:
 
 
 def _cifar_or_synthetic(data_dir):
-    from mobilenet.data import load_cifar10, synthetic
+    from mobilenet_edu.data import load_cifar10, synthetic
 
     try:
         x, y, _, _ = load_cifar10(data_dir, download=False)
@@ -50,9 +50,9 @@ def _cifar_or_synthetic(data_dir):
 
 
 def worker_default(a) -> dict:
-    from mobilenet import MobileNetV1
-    from mobilenet.data import CIFAR10_MEAN, CIFAR10_STD, TensorBatches
-    from mobilenet.engine import TrainConfig, make_optimizer
+    from mobilenet_edu import MobileNetV1
+    from mobilenet_edu.data import CIFAR10_MEAN, CIFAR10_STD, TensorBatches
+    from mobilenet_edu.engine import TrainConfig, make_optimizer
 
     x, y, src = _cifar_or_synthetic(a.data_dir)
     batches = TensorBatches(x, y, 128, CIFAR10_MEAN, CIFAR10_STD, True)

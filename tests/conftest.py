@@ -7,12 +7,23 @@ import torch
 
 torch.set_num_threads(int(os.environ.get("MOBILENET_TEST_THREADS", "1")))
 
+from mobilenet_edu.settings import DATA_VAR, data_root  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-CIFAR_DIR = ROOT.parent / "shared" / "datasets"
+# The one data lookup of the package: $MOBILENET_EDU_DATA, then ./data, then the checkout's data/.
+CIFAR_DIR = data_root()
+_HAVE_CIFAR = (CIFAR_DIR / "cifar-10-batches-py" / "test_batch").is_file()
+if os.environ.get(DATA_VAR) and not _HAVE_CIFAR:
+    # Asked for a data folder that is not there: fail loudly rather than skip the tests behind README numbers.
+    raise pytest.UsageError(f"{DATA_VAR}={os.environ[DATA_VAR]} holds no cifar-10-batches-py/")
+CIFAR_SKIP = f"CIFAR-10 not found under {CIFAR_DIR}: set {DATA_VAR} to the folder holding cifar-10-batches-py/"
 
 
 def has_cifar() -> bool:
-    return (CIFAR_DIR / "cifar-10-batches-py" / "test_batch").is_file()
+    return _HAVE_CIFAR
+
+
+needs_cifar = pytest.mark.skipif(not _HAVE_CIFAR, reason=CIFAR_SKIP)
 
 
 @pytest.fixture
@@ -23,7 +34,7 @@ def cli():
     def run(*args, check=False, env=None, timeout=600):
         e = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
         e.update(env or {})
-        return subprocess.run([sys.executable, "-m", "mobilenet", *map(str, args)], capture_output=True,
+        return subprocess.run([sys.executable, "-m", "mobilenet_edu", *map(str, args)], capture_output=True,
                               text=True, env=e, timeout=timeout, check=check)
 
     return run

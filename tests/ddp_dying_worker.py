@@ -6,8 +6,8 @@ import sys
 
 import torch
 
-from mobilenet import data
-from mobilenet.engine import TrainConfig, dist_cleanup, train
+from mobilenet_edu import data
+from mobilenet_edu.engine import TrainConfig, dist_cleanup, train
 
 out = sys.argv[1]
 torch.set_num_threads(1)

@@ -5,8 +5,8 @@ import sys
 
 import torch
 
-from mobilenet.data import build_data
-from mobilenet.engine import TrainConfig, dist_cleanup, train
+from mobilenet_edu.data import build_data
+from mobilenet_edu.engine import TrainConfig, dist_cleanup, train
 
 out, steps = sys.argv[1], int(sys.argv[2])
 torch.set_num_threads(1)

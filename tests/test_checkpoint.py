@@ -4,8 +4,8 @@ import pickle
 import pytest
 import torch
 
-from mobilenet import MobileNetError, MobileNetV1
-from mobilenet.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
+from mobilenet_edu import MobileNetError, MobileNetV1
+from mobilenet_edu.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 
 
 def _card(m):

@@ -3,10 +3,10 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import CIFAR_DIR, has_cifar
+from conftest import CIFAR_DIR, needs_cifar
 
-from mobilenet import MobileNetError
-from mobilenet.data import TensorBatches, load_cifar10, pil_to_rgb, synthetic
+from mobilenet_edu import MobileNetError
+from mobilenet_edu.data import TensorBatches, load_cifar10, pil_to_rgb, synthetic
 
 
 def _batches(world, rank, bs, **kw):
@@ -60,7 +60,7 @@ def test_eval_batches_cover_all_once():
     assert sorted(seen) == list(range(70))
 
 
-@pytest.mark.skipif(not has_cifar(), reason="CIFAR-10 copy not at ../shared/datasets")
+@needs_cifar
 def test_cifar10_loads_and_content_hash_checks(tmp_path):
     trx, tr_y, tex, tey = load_cifar10(CIFAR_DIR, download=False)
     assert trx.shape == (50000, 3, 32, 32) and tex.shape == (10000, 3, 32, 32) and trx.dtype == torch.uint8

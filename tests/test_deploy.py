@@ -4,11 +4,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import CIFAR_DIR, assert_one_line_error, has_cifar
+from conftest import CIFAR_DIR, assert_one_line_error, needs_cifar
 
-from mobilenet import MobileNetV1
-from mobilenet.checkpoint import save_weights
-from mobilenet.deploy.parity import check_parity, parity
+from mobilenet_edu import MobileNetV1
+from mobilenet_edu.checkpoint import save_weights
+from mobilenet_edu.deploy.parity import check_parity, parity
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -45,7 +45,7 @@ def test_onnx_contract_and_parity(cli, weights, tmp_path):
     card = json.loads({p.key: p.value for p in m.metadata_props}["mobilenet_card"])
     assert card["classes"][0] == "c0"
     # [0, 1] input, normalisation inside the graph; any batch size
-    from mobilenet.checkpoint import load_weights
+    from mobilenet_edu.checkpoint import load_weights
 
     model = load_weights(weights)
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
@@ -79,7 +79,7 @@ def test_parity_check_thresholds():
     ref = lambda x: x  # noqa: E731
     ok = parity(ref, lambda x: x + 5e-4, [torch.randn(8, 10)])
     check_parity(ok, "fp32")
-    from mobilenet import MobileNetError
+    from mobilenet_edu import MobileNetError
 
     bad = parity(ref, lambda x: x + 2e-3, [torch.randn(8, 10)])
     with pytest.raises(MobileNetError, match="parity FAILED"):
@@ -139,9 +139,9 @@ def test_bench_json_rows(cli, tmp_path):
     assert_one_line_error(cli("bench", "--backends", "torch,cuda-magic", "--no-reference"), "cuda-magic")
 
 
-@pytest.mark.skipif(not has_cifar(), reason="CIFAR-10 copy not at ../shared/datasets")
+@needs_cifar
 def test_shipped_weights_onnx_parity_on_cifar_test_images(cli, tmp_path):
-    from mobilenet.pretrained import available
+    from mobilenet_edu.pretrained import available
 
     if "cifar10" not in available():
         pytest.skip("no shipped cifar10 weights")
@@ -151,12 +151,12 @@ def test_shipped_weights_onnx_parity_on_cifar_test_images(cli, tmp_path):
     assert "top-1 agreement 100.00%" in r.stdout
 
 
-@pytest.mark.skipif(not has_cifar(), reason="CIFAR-10 copy not at ../shared/datasets")
+@needs_cifar
 def test_shipped_weights_onnx_int8_agrees_and_loses_under_one_point(cli, tmp_path):
     """Issue #4: int8 within 1.0 top-1 point of fp32 on all 10,000 test images, and >= 98% agreement."""
     import re
 
-    from mobilenet.pretrained import available
+    from mobilenet_edu.pretrained import available
 
     if "cifar10" not in available():
         pytest.skip("no shipped cifar10 weights")

@@ -25,7 +25,7 @@ def torchrun(n, *args, timeout=600):
 
 
 def single(*args):
-    r = subprocess.run([sys.executable, "-m", "mobilenet", *map(str, args)], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "mobilenet_edu", *map(str, args)], capture_output=True, text=True,
                        env=_env(), timeout=600)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     return r
@@ -41,7 +41,7 @@ def test_ranks_end_identical_and_see_disjoint_samples(tmp_path):
 
 def test_two_processes_batch_b_equal_one_process_batch_2b(tmp_path):
     k = ["--freeze-bn", "--max-steps", "3", "--epochs", "1", *COMMON]
-    torchrun(2, "-m", "mobilenet", "train", "--batch-size", "8", "--out", tmp_path / "two", *k)
+    torchrun(2, "-m", "mobilenet_edu", "train", "--batch-size", "8", "--out", tmp_path / "two", *k)
     single("train", "--batch-size", "16", "--out", tmp_path / "one", *k)
     w2, w1 = load_file(tmp_path / "two" / "weights.safetensors"), load_file(tmp_path / "one" / "weights.safetensors")
     moved = max((w1[n].float() - MobileNetInit[n]).abs().max().item() for n in w1 if n in MobileNetInit)
@@ -51,7 +51,7 @@ def test_two_processes_batch_b_equal_one_process_batch_2b(tmp_path):
 
 
 def _init_state():
-    from mobilenet import MobileNetV1
+    from mobilenet_edu import MobileNetV1
 
     torch.manual_seed(0)
     return {k: v.float() for k, v in MobileNetV1(num_classes=10, width=0.25, small_input=True).state_dict().items()}
@@ -65,11 +65,11 @@ def test_resume_across_world_sizes(tmp_path, first, then):
     run = tmp_path / "run"
     args = ["train", "--batch-size", "8", "--epochs", "2", "--out", run, *COMMON]
     steps_first_epoch = 256 // (8 * first)
-    launch = (lambda *a: torchrun(2, "-m", "mobilenet", *a)) if first == 2 else single
+    launch = (lambda *a: torchrun(2, "-m", "mobilenet_edu", *a)) if first == 2 else single
     launch(*args, "--max-steps", steps_first_epoch)
     ck = torch.load(run / "ckpt.pt", weights_only=True)
     assert ck["epoch"] == 1 and ck["world_size"] == first
-    relaunch = (lambda *a: torchrun(2, "-m", "mobilenet", *a)) if then == 2 else single
+    relaunch = (lambda *a: torchrun(2, "-m", "mobilenet_edu", *a)) if then == 2 else single
     r = relaunch(*args, "--resume")
     assert "resumed from" in r.stdout and f"resuming a {first}-process run under {then}" in r.stdout
     ck = torch.load(run / "ckpt.pt", weights_only=True)
@@ -80,7 +80,7 @@ def test_resume_across_world_sizes(tmp_path, first, then):
 
 def test_torchrun_standalone_leaves_one_set_of_outputs(tmp_path):
     run = tmp_path / "RUN"
-    torchrun(2, "-m", "mobilenet", "train", "--epochs", "1", "--batch-size", "16", "--out", run, *COMMON)
+    torchrun(2, "-m", "mobilenet_edu", "train", "--epochs", "1", "--batch-size", "16", "--out", run, *COMMON)
     assert len(list(run.rglob("weights.safetensors"))) == 1
     assert len(list(run.rglob("card.json"))) == 1
     import json

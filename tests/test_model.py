@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from mobilenet import BLOCKS, MobileNetError, MobileNetV1
-from mobilenet.profile import profile
+from mobilenet_edu import BLOCKS, MobileNetError, MobileNetV1
+from mobilenet_edu.profile import profile
 
 
 def test_table1_blocks():

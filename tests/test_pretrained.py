@@ -2,10 +2,10 @@ import json
 
 import pytest
 import torch
-from conftest import CIFAR_DIR, assert_one_line_error, has_cifar
+from conftest import CIFAR_DIR, assert_one_line_error, needs_cifar
 
-import mobilenet
-from mobilenet.pretrained import available
+import mobilenet_edu
+from mobilenet_edu.pretrained import available
 
 SHIPPED = "cifar10" in available()
 needs_weights = pytest.mark.skipif(not SHIPPED, reason="no shipped cifar10 weights in this checkout")
@@ -16,25 +16,26 @@ FLOOR = 90.0
 
 @needs_weights
 def test_load_pretrained_has_its_card():
-    m = mobilenet.load_pretrained("cifar10")
+    m = mobilenet_edu.load_pretrained("cifar10")
     cfg = m.pretrained_cfg
     assert not m.training and m.width == 1.0 and m.small_input
     assert cfg["input_size"] == 32 and len(cfg["classes"]) == 10 and cfg["classes"][0] == "airplane"
     assert len(cfg["mean"]) == 3 and len(cfg["std"]) == 3 and cfg["dataset"] == "cifar10"
     assert cfg["metrics"]["top1"] >= FLOOR and cfg["wall_time_s"] > 0 and "recipe" in cfg and "machine" in cfg
-    for p in mobilenet.pretrained.WEIGHTS_DIR.glob("*.safetensors"):
+    for p in mobilenet_edu.pretrained.WEIGHTS_DIR.glob("*.safetensors"):
         assert p.stat().st_size < 20e6
 
 
 @needs_weights
-@pytest.mark.skipif(not has_cifar(), reason="CIFAR-10 copy not at ../shared/datasets")
+@needs_cifar
 def test_shipped_weights_reproduce_their_card_on_the_test_set(cli, tmp_path):
     r = cli("eval", "--weights", "cifar10", "--data", "cifar10", "--data-dir", CIFAR_DIR, "--json",
             "--plot", tmp_path / "cm.png")
     assert r.returncode == 0, r.stderr[-2000:]
     d = json.loads(r.stdout)
     assert d["n"] == 10000 and d["top1"] >= FLOOR, d
-    assert d["top1"] == pytest.approx(mobilenet.load_pretrained("cifar10").pretrained_cfg["metrics"]["top1"], abs=0.02)
+    card_top1 = mobilenet_edu.load_pretrained("cifar10").pretrained_cfg["metrics"]["top1"]
+    assert d["top1"] == pytest.approx(card_top1, abs=0.02)
     assert (tmp_path / "cm.png").stat().st_size > 0
 
 
@@ -46,12 +47,13 @@ def test_predict_with_shipped_name(cli, tmp_path):
     r = cli("predict", "--weights", "cifar10", "--json", tmp_path / "blue.png")
     assert r.returncode == 0, r.stderr
     top = json.loads(r.stdout)[0]["top"]
-    assert len(top) == 5 and all(c in mobilenet.load_pretrained("cifar10").pretrained_cfg["classes"] for c, _ in top)
+    classes = mobilenet_edu.load_pretrained("cifar10").pretrained_cfg["classes"]
+    assert len(top) == 5 and all(c in classes for c, _ in top)
 
 
 def test_unknown_pretrained_name_is_one_clear_error(cli):
-    with pytest.raises(mobilenet.MobileNetError, match="no shipped weights"):
-        mobilenet.load_pretrained("imagenet-w9")
+    with pytest.raises(mobilenet_edu.MobileNetError, match="no shipped weights"):
+        mobilenet_edu.load_pretrained("imagenet-w9")
     assert_one_line_error(cli("predict", "--weights", "imagenet-w9", "x.png"), "imagenet-w9")
 
 

@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from mobilenet import MobileNetV1
-from mobilenet.profile import profile
+from mobilenet_edu import MobileNetV1
+from mobilenet_edu.profile import profile
 
 
 def test_paper_table2_alpha1_224():

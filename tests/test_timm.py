@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mobilenet import MobileNetError, from_timm
+from mobilenet_edu import MobileNetError, from_timm
 
 timm = pytest.importorskip("timm")
 

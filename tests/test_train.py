@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import assert_one_line_error
 
-from mobilenet.checkpoint import load_checkpoint, load_weights
+from mobilenet_edu.checkpoint import load_checkpoint, load_weights
 
 FAST = ["--width", "0.25", "--batch-size", "32", "--threads", "1", "--lr", "0.05"]
 
@@ -39,7 +39,7 @@ def test_train_synthetic_writes_a_complete_run(cli, tmp_path):
 
 def test_sigkill_mid_epoch_then_resume(tmp_path):
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "mobilenet", "train", "--data", "synthetic", "--synthetic-size", "2048",
+    cmd = [sys.executable, "-m", "mobilenet_edu", "train", "--data", "synthetic", "--synthetic-size", "2048",
            "--epochs", "3", "--out", str(run), *FAST]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
@@ -154,8 +154,8 @@ def test_an_existing_run_is_never_overwritten_by_accident(cli, tmp_path):
 
 
 def test_wrong_channel_count_from_cli(cli, tmp_path):
-    from mobilenet import MobileNetV1
-    from mobilenet.checkpoint import save_weights
+    from mobilenet_edu import MobileNetV1
+    from mobilenet_edu.checkpoint import save_weights
 
     m = MobileNetV1(num_classes=2, width=0.25, in_chans=1, small_input=True)
     w = save_weights(m, tmp_path / "gray.safetensors", {"arch": m.arch_args, "mean": [0.5], "std": [0.25],

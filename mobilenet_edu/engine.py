@@ -26,6 +26,7 @@ from .data import Data, build_data, ensure_cifar10
 from .errors import MobileNetError
 from .model import MobileNetV1
 from .profile import profile
+from .settings import data_root
 
 CKPT_NAME = "ckpt.pt"
 
@@ -308,7 +309,7 @@ def train(cfg: TrainConfig, progress: bool = True, return_model: bool = False):
 
     if cfg.data == "cifar10" and world > 1:  # one download, not one per process
         if main:
-            ensure_cifar10(Path(cfg.data_dir or "data").expanduser())
+            ensure_cifar10(data_root(cfg.data_dir))
         dist.barrier()
     small = cfg.small_input if cfg.small_input is not None else cfg.data in ("cifar10", "synthetic")
     data: Data = build_data(cfg.data, cfg.data_dir, cfg.batch_size, 500, small_input=small,

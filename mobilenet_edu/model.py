@@ -70,6 +70,57 @@ class DepthwiseSeparable(nn.Module):
         return self.pw(self.dw(x))
 
 
+def check_args(num_classes: int, width: float, in_chans: int, act: str, dropout: float) -> None:
+    """Raise MobileNetError with one clear line for constructor arguments that cannot build a network."""
+    if not isinstance(width, (int, float)) or not width > 0 or not math.isfinite(width):
+        raise MobileNetError(f"width must be a number > 0, got {width!r}")
+    if int(num_classes) < 0:
+        raise MobileNetError(f"num_classes must be >= 0, got {num_classes}")
+    if int(in_chans) < 1:
+        raise MobileNetError(f"in_chans must be >= 1, got {in_chans}")
+    if act not in ACTIVATIONS:
+        raise MobileNetError(f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise MobileNetError(f"dropout must be in [0, 1), got {dropout}")
+
+
+def check_input(model: nn.Module, x: torch.Tensor) -> None:
+    """Raise MobileNetError with one clear line when ``x`` cannot go through ``model``."""
+    if x.dim() != 4:
+        raise MobileNetError(f"expected a 4-D batch (N, C, H, W), got shape {tuple(x.shape)}")
+    if x.shape[1] != model.in_chans:
+        raise MobileNetError(f"expected {model.in_chans} input channels, got {x.shape[1]} "
+                             f"(input shape {tuple(x.shape)})")
+    if min(x.shape[2], x.shape[3]) < MIN_INPUT:
+        raise MobileNetError(f"input is {x.shape[2]}x{x.shape[3]} px; MobileNet v1 needs at least "
+                             f"{MIN_INPUT}x{MIN_INPUT}")
+
+
+def init_weights(model: nn.Module) -> None:
+    """As torchvision's MobileNetV2: He-normal (fan_out) convs, BN at identity, small-normal classifier."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
+def feature_info(blocks: nn.Sequential, small_input: bool) -> list[dict]:
+    """Where each stride level ends (timm's convention, for backbone use): the last block before a stride-2
+    block, and the last block. Strides 2, 4, 8, 16, 32 (1, 2, 4, 8, 16 with ``small_input``)."""
+    info, reduction = [], 1 if small_input else 2
+    strides = [b.dw[0].stride[0] for b in blocks] + [2]
+    for i, block in enumerate(blocks):
+        reduction *= strides[i]
+        if strides[i + 1] == 2:
+            info.append(dict(module=f"blocks.{i}", num_chs=block.pw[0].out_channels, reduction=reduction))
+    return info
+
+
 class MobileNetV1(nn.Module):
     """MobileNet v1 with the paper's width multiplier (``width`` = alpha) and any input size >= 32.
 
@@ -78,67 +129,28 @@ class MobileNetV1(nn.Module):
     tutorial's approach, about 12x the compute). ``act="relu6"`` matches TF-slim and timm.
     """
 
-    def __init__(
-        self,
-        num_classes: int = 1000,
-        width: float = 1.0,
-        in_chans: int = 3,
-        small_input: bool = False,
-        act: str = "relu",
-        dropout: float = 0.0,
-    ):
+    def __init__(self, num_classes: int = 1000, width: float = 1.0, in_chans: int = 3,
+                 small_input: bool = False, act: str = "relu", dropout: float = 0.0):
         super().__init__()
-        if not isinstance(width, (int, float)) or not width > 0 or not math.isfinite(width):
-            raise MobileNetError(f"width must be a number > 0, got {width!r}")
-        if int(num_classes) < 0:
-            raise MobileNetError(f"num_classes must be >= 0, got {num_classes}")
-        if int(in_chans) < 1:
-            raise MobileNetError(f"in_chans must be >= 1, got {in_chans}")
-        if act not in ACTIVATIONS:
-            raise MobileNetError(f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise MobileNetError(f"dropout must be in [0, 1), got {dropout}")
-        self.num_classes = int(num_classes)
-        self.width = float(width)
-        self.in_chans = int(in_chans)
-        self.small_input = bool(small_input)
-        self.act = act
-        self.drop_rate = float(dropout)
+        check_args(num_classes, width, in_chans, act, dropout)
+        self.num_classes, self.width, self.in_chans = int(num_classes), float(width), int(in_chans)
+        self.small_input, self.act, self.drop_rate = bool(small_input), act, float(dropout)
         act_layer = ACTIVATIONS[act]
 
-        stem_out = scale_channels(STEM_CHANNELS, width)
-        self.stem = ConvBNAct(in_chans, stem_out, 3, 1 if small_input else 2, groups=1, act=act_layer)
-        blocks, cin = [], stem_out
-        # feature_info: where each stride level ends (timm convention), for backbone use.
-        # Each level ends at the last block before a stride-2 block (or at the network's end).
-        self.feature_info: list[dict] = []
-        reduction = 1 if small_input else 2
-        for i, (c, s) in enumerate(BLOCKS):
-            cout = scale_channels(c, width)
-            blocks.append(DepthwiseSeparable(cin, cout, s, act_layer))
-            reduction *= s
-            nxt = BLOCKS[i + 1][1] if i + 1 < len(BLOCKS) else 2
-            if nxt == 2:
-                self.feature_info.append(dict(module=f"blocks.{i}", num_chs=cout, reduction=reduction))
+        cin = scale_channels(STEM_CHANNELS, width)
+        self.stem = ConvBNAct(in_chans, cin, 3, 1 if small_input else 2, groups=1, act=act_layer)
+        blocks = []
+        for channels, stride in BLOCKS:  # Table 1, one row per block
+            cout = scale_channels(channels, width)
+            blocks.append(DepthwiseSeparable(cin, cout, stride, act_layer))
             cin = cout
         self.blocks = nn.Sequential(*blocks)
         self.num_features = cin
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(cin, num_classes) if num_classes > 0 else nn.Identity()
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        # As torchvision's MobileNetV2: He-normal (fan_out) convs, BN at identity, small-normal classifier.
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        self.feature_info = feature_info(self.blocks, small_input)
+        init_weights(self)
 
     @property
     def arch_args(self) -> dict:
@@ -146,21 +158,10 @@ class MobileNetV1(nn.Module):
         return dict(num_classes=self.num_classes, width=self.width, in_chans=self.in_chans,
                     small_input=self.small_input, act=self.act, dropout=self.drop_rate)
 
-    def check_input(self, x: torch.Tensor) -> None:
-        """Raise MobileNetError with one clear line when ``x`` cannot go through this network."""
-        if x.dim() != 4:
-            raise MobileNetError(f"expected a 4-D batch (N, C, H, W), got shape {tuple(x.shape)}")
-        if x.shape[1] != self.in_chans:
-            raise MobileNetError(f"expected {self.in_chans} input channels, got {x.shape[1]} "
-                                 f"(input shape {tuple(x.shape)})")
-        if min(x.shape[2], x.shape[3]) < MIN_INPUT:
-            raise MobileNetError(f"input is {x.shape[2]}x{x.shape[3]} px; MobileNet v1 needs at least "
-                                 f"{MIN_INPUT}x{MIN_INPUT}")
-
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Stem and the 13 blocks: the last feature map (N, num_features, H/32, W/32)."""
         if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
-            self.check_input(x)
+            check_input(self, x)
         return self.blocks(self.stem(x))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
@@ -172,26 +173,23 @@ class MobileNetV1(nn.Module):
         return self.forward_head(self.forward_features(x))
 
     def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Feature maps at the end of each stride level: strides 2, 4, 8, 16, 32 for the standard model
-        (1, 2, 4, 8, 16 for ``small_input``); channels are ``[f['num_chs'] for f in feature_info]``."""
-        self.check_input(x)
-        levels = {f["module"] for f in self.feature_info}
+        """The feature map at the end of each stride level (``feature_info`` says which blocks)."""
+        check_input(self, x)
+        ends = {f["module"] for f in self.feature_info}
         out, x = [], self.stem(x)
         for i, block in enumerate(self.blocks):
             x = block(x)
-            if f"blocks.{i}" in levels:
+            if f"blocks.{i}" in ends:
                 out.append(x)
         return out
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier with a fresh one for ``num_classes`` (0 removes it)."""
         self.num_classes = int(num_classes)
+        self.classifier = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
         if num_classes > 0:
-            self.classifier = nn.Linear(self.num_features, num_classes)
             nn.init.normal_(self.classifier.weight, 0, 0.01)
             nn.init.zeros_(self.classifier.bias)
-        else:
-            self.classifier = nn.Identity()
 
     def get_classifier(self) -> nn.Module:
         return self.classifier

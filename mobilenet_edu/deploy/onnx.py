@@ -29,7 +29,7 @@ def _need(module: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise MobileNetError(f"this needs the '{module}' package: pip install 'mobilenet[deploy]'") from None
+        raise MobileNetError(f"this needs the '{module}' package: pip install 'mobilenet-edu[deploy]'") from None
 
 
 class Normalized(nn.Module):
@@ -69,7 +69,7 @@ def _session(path: str | os.PathLike, threads: int | None = None):
     """An ONNX Runtime CPU session whose worker threads do not busy-wait after each run.
 
     Every session here shares the cores with PyTorch (the parity check and `eval` alternate the two,
-    `mobilenet bench` interleaves backends), and spinning ORT threads took those cores: PyTorch eager went
+    `mobilenet-edu bench` interleaves backends), and spinning ORT threads took those cores: PyTorch eager went
     from 31 to 146 ms at 224 px on 2 cores in one benchmark.
     """
     ort = _need("onnxruntime")

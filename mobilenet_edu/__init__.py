@@ -1,4 +1,4 @@
-"""mobilenet: a faithful, measured MobileNet v1 (Howard et al. 2017) in PyTorch."""
+"""mobilenet_edu: the support package of a teaching series that builds MobileNet v1 (Howard et al. 2017) in PyTorch."""
 
 from .errors import MobileNetError
 from .model import BLOCKS, MobileNetV1, scale_channels

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import MobileNetError
+from .settings import data_root
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_TGZ_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -386,7 +387,7 @@ def build_data(data: str, data_dir: str | None = None, batch_size: int = 256, ev
     ``input_size`` override the data set's own (evaluation uses the weights' card).
     """
     if data == "cifar10":
-        root = Path(data_dir or "data").expanduser()
+        root = data_root(data_dir)
         trx, try_, tex, tey = load_cifar10(root, verbose=verbose and rank == 0)
         classes, mean_, std_, size = list(CIFAR10_CLASSES), CIFAR10_MEAN, CIFAR10_STD, 32
         name = "cifar10"

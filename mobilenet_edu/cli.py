@@ -1,4 +1,4 @@
-"""`mobilenet <verb>`: profile, train, eval, predict, export, bench. Thin: parse, call, print."""
+"""`mobilenet-edu <verb>` or `python -m mobilenet_edu <verb>`: profile, train, eval, predict, export, bench."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ from .errors import MobileNetError
 LR_RULE = ("--lr is the peak learning rate for the global batch (--batch-size x number of processes). When "
            "you change the global batch by a factor k, scale --lr by k too (linear scaling rule, Goyal et al. "
            "2017); the warm-up (--warmup) keeps large learning rates stable.")
+
+
+DATA_DIR_HELP = ("the folder holding cifar-10-batches-py/ (downloaded there if absent); default: "
+                 "$MOBILENET_EDU_DATA, else ./data")
 
 
 class Parser(argparse.ArgumentParser):
@@ -50,7 +54,7 @@ def _shape_args(p: argparse.ArgumentParser, resolution_default: int = 224) -> No
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = Parser(prog="mobilenet", description="MobileNet v1 (Howard et al. 2017): profile, train, evaluate, "
+    ap = Parser(prog="mobilenet-edu", description="MobileNet v1 (Howard et al. 2017): profile, train, evaluate, "
                 "predict, export and benchmark.")
     sub = ap.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
     sub.required = True
@@ -65,8 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "on its own shard; only rank 0 prints and writes files.")
     p.add_argument("--data", default="cifar10", help="cifar10 | synthetic | PATH (PATH/train/<class>/*, "
                    "PATH/val/<class>/*); default cifar10")
-    p.add_argument("--data-dir", default="data", help="where cifar-10-batches-py/ is (downloaded there if "
-                   "absent); default ./data")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--width", type=_positive_float, default=1.0, help="width multiplier alpha, default 1.0")
     p.add_argument("--resolution", type=int, default=224, help="input size for image folders (full model), "
                    "default 224")
@@ -107,10 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="top-1/top-5, per-class accuracy and a confusion-matrix PNG")
     p.add_argument("--weights", required=True, help="a shipped name (cifar10), .safetensors, .onnx or .pte")
     p.add_argument("--data", default="cifar10")
-    p.add_argument("--data-dir", default="data")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--tta", action="store_true", help="average with the mirror image (flip TTA)")
     p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--plot", default="confusion.png", help="confusion-matrix PNG path; default confusion.png")
+    p.add_argument("--plot", default=None, help="confusion-matrix PNG path; default: confusion.png beside weights "
+                   "you trained (their run folder), none for shipped weights")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("predict", help="top-k classes with probabilities for image files")
@@ -127,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default=None, help="without it: an untrained model of the given shape")
     _shape_args(p)
     p.add_argument("--calib-data", default=None, help="calibration images: cifar10 | PATH | synthetic")
-    p.add_argument("--data-dir", default="data")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--calib-size", type=int, default=512)
     p.add_argument("--parity-size", type=int, default=None,
                    help="images for the parity check (default: the whole CIFAR-10 test set for CIFAR weights)")
@@ -143,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip torchvision/timm reference models")
     p.add_argument("--iters", type=int, default=30)
     p.add_argument("--calib-data", default=None, help="int8 calibration images: cifar10 | PATH | synthetic")
-    p.add_argument("--data-dir", default="data", help="where cifar-10-batches-py/ is, for CIFAR weights")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--peak-gflops", type=float, default=None, help="machine peak fp32 GFLOP/s (default: measured)")
     p.add_argument("--plot", default="bench.png")
     p.add_argument("--json", action="store_true")
@@ -186,8 +190,13 @@ def cmd_train(a) -> int:
 
 def cmd_eval(a) -> int:
     from .inference import evaluate_weights
+    from .pretrained import WEIGHTS_DIR, resolve_weights
 
-    r = evaluate_weights(a.weights, a.data, a.data_dir, tta=a.tta, batch_size=a.batch_size, plot=a.plot)
+    plot = a.plot
+    if plot is None:  # never litter the current folder: beside the user's own weights, or nowhere
+        path = resolve_weights(a.weights)
+        plot = None if path.parent == WEIGHTS_DIR else path.parent / "confusion.png"
+    r = evaluate_weights(a.weights, a.data, a.data_dir, tta=a.tta, batch_size=a.batch_size, plot=plot)
     if a.json:
         print(json.dumps({"top1": round(r["top1"], 2), "top5": round(r["top5"], 2), "n": r["n"],
                           "per_class": {c: round(v, 2) for c, v in zip(r["classes"], r["per_class"])}}))
@@ -241,10 +250,10 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.verb](args)
     except MobileNetError as e:
         rank = os.environ.get("RANK", "0")
-        print(f"mobilenet {args.verb}: error: {e}" + (f" [rank {rank}]" if rank != "0" else ""), file=sys.stderr)
+        print(f"mobilenet-edu {args.verb}: error: {e}" + (f" [rank {rank}]" if rank != "0" else ""), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"mobilenet {args.verb}: interrupted", file=sys.stderr)
+        print(f"mobilenet-edu {args.verb}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

@@ -1,4 +1,4 @@
-"""`mobilenet export`: build the requested file, then prove it answers like the PyTorch model."""
+"""`mobilenet-edu export`: build the requested file, then prove it answers like the PyTorch model."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from ..data import (
 from ..errors import MobileNetError
 from ..model import MIN_INPUT, MobileNetV1
 from ..pretrained import resolve_weights
+from ..settings import data_root
 from .parity import check_parity, format_parity, parity
 
 
@@ -53,7 +54,7 @@ def model_and_card(weights: str | None, width: float = 1.0, resolution: int = 22
 def _cifar(card: dict, data_dir: str | None):
     if card.get("dataset") != "cifar10":
         return None
-    return load_cifar10(Path(data_dir or "data").expanduser())
+    return load_cifar10(data_root(data_dir))
 
 
 def parity_batches(card: dict, data_dir: str | None, n: int | None = None, batch: int = 500) -> list:
@@ -79,7 +80,7 @@ def calibration01(card: dict, calib_data: str | None, data_dir: str | None, n: i
     size = int(card["input_size"])
     src = calib_data or ("cifar10" if card.get("dataset") == "cifar10" else "synthetic")
     if src == "cifar10":
-        x = load_cifar10(Path(data_dir or "data").expanduser())[0]
+        x = load_cifar10(data_root(data_dir))[0]
         g = torch.Generator().manual_seed(0)
         x = x[torch.randperm(len(x), generator=g)[:n]].float() / 255
         if size != x.shape[-1]:

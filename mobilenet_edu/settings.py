@@ -1,0 +1,50 @@
+"""The two settings that every notebook, the CLI and the tests share, each read here and nowhere else.
+
+- The quick switch: ``MOBILENET_EDU_QUICK=1`` (or ``CI=true``, as CI services set it) shrinks every long
+  computation to seconds on the same code path, so CI can run every notebook.
+- Where CIFAR-10 is: an explicit folder, else ``$MOBILENET_EDU_DATA``, else ``./data`` (and, inside a
+  checkout of this repository, its top-level ``data/``); it is downloaded to the default folder when absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+QUICK_VARS = ("MOBILENET_EDU_QUICK", "CI")
+DATA_VAR = "MOBILENET_EDU_DATA"
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def quick() -> bool:
+    """True when ``MOBILENET_EDU_QUICK`` or ``CI`` is set to 1/true/yes/on."""
+    return any(os.environ.get(v, "").strip().lower() in _TRUE for v in QUICK_VARS)
+
+
+def _checkout_data() -> Path | None:
+    """``<repository>/data`` when the package runs from a checkout (editable install), else None."""
+    root = Path(__file__).resolve().parent.parent
+    return root / "data" if (root / "notebooks").is_dir() and (root / "pyproject.toml").is_file() else None
+
+
+def data_root(explicit: str | os.PathLike | None = None) -> Path:
+    """The folder that holds (or will hold) ``cifar-10-batches-py/``.
+
+    Order: ``explicit``, ``$MOBILENET_EDU_DATA``, then the first of ``./data`` and the checkout's ``data/``
+    that already holds CIFAR-10; when none does, the checkout's ``data/`` (or ``./data`` outside a
+    checkout), which is where a download goes. Notebooks run from ``notebooks/`` and the CLI from the
+    top level therefore share one copy.
+    """
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get(DATA_VAR, "").strip()
+    if env:
+        return Path(env).expanduser()
+    candidates = [Path("data")]
+    checkout = _checkout_data()
+    if checkout is not None:
+        candidates.append(checkout)
+    for c in candidates:
+        if (c / "cifar-10-batches-py" / "test_batch").is_file():
+            return c
+    return checkout if checkout is not None else Path("data")
