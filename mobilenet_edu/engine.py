@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import itertools
 import math
 import os
 import platform
@@ -64,6 +65,8 @@ class TrainConfig:
     synthetic_size: int = 512
     freeze_bn: bool = False
     overwrite: bool = False
+    device: str | None = None  # None: cuda, then mps, then cpu (pick_device); or "cpu", "cuda:1", "mps"
+    amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling)
     extra: dict = field(default_factory=dict)
 
 
@@ -71,16 +74,36 @@ class TrainConfig:
 # Distributed set-up
 
 
-def dist_setup() -> tuple[int, int, int, torch.device]:
+def pick_device(prefer: str | None = None) -> torch.device:
+    """The device to train on: ``prefer`` if given ("cpu", "cuda", "cuda:1", "mps"), else CUDA, then Apple's
+    MPS, then the CPU."""
+    if prefer:
+        try:
+            device = torch.device(prefer)
+        except RuntimeError:
+            raise MobileNetError(f"--device {prefer!r} is not a device name (cpu, cuda, cuda:N, mps)") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise MobileNetError(f"--device {prefer}: no CUDA GPU is available here")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise MobileNetError(f"--device {prefer}: Apple's MPS is not available here")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def dist_setup(prefer: str | None = None) -> tuple[int, int, int, torch.device]:
     """``(rank, local_rank, world, device)``; initialises the process group under torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
-        device = torch.device("cuda", local)
+    device = pick_device(prefer)
+    if device.type == "cuda":
+        if device.index is None:
+            device = torch.device("cuda", local)  # one GPU per process under torchrun
         torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
     if world > 1 and not dist.is_initialized():
         # Default backend selection: gloo for CPU tensors, NCCL for CUDA tensors.
         dist.init_process_group(timeout=datetime.timedelta(minutes=10))
@@ -277,13 +300,84 @@ def _freeze_bn(model: nn.Module) -> None:
             m.eval()
 
 
-def train(cfg: TrainConfig, progress: bool = True, return_model: bool = False):
+def amp_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:
+    """Mixed precision for CUDA: bfloat16 where the GPU has it, else float16 (with loss scaling); none on
+    CPU and MPS, where float32 is as fast or faster for this network (measured on the CPU in notebook 07)."""
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def train_one_epoch(model, batches, optimizer, scheduler, loss_fn, scaler, amp=None, on_step=None) -> dict:
+    """One pass over ``batches``: forward, loss, backward, optimiser step, learning-rate step.
+
+    The model must already be in training mode. ``amp`` is a dtype for mixed precision (None: float32);
+    ``scaler`` is a ``torch.amp.GradScaler`` (enabled only for float16). ``on_step(i, loss, acc)`` is called
+    after every step with the running mean loss and accuracy, for progress displays.
+    Returns the epoch's mean loss, accuracy (%) and number of images.
+    """
+    loss_sum, hits, seen = 0.0, 0, 0
+    for i, (x, y) in enumerate(batches):
+        with torch.autocast(x.device.type, dtype=amp, enabled=amp is not None):
+            logits = model(x)
+            loss = loss_fn(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        loss_sum += loss.item() * len(y)
+        hits += (logits.argmax(1) == y).sum().item()
+        seen += len(y)
+        if on_step is not None:
+            on_step(i, loss_sum / seen, hits / seen * 100)
+    return {"loss": loss_sum / max(seen, 1), "acc": hits / max(seen, 1) * 100, "images": seen}
+
+
+class TqdmProgress:
+    """Progress of a run on the terminal: a bar per epoch and a line per epoch result (rank 0 only)."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled, self.bar = enabled, None
+
+    def start(self, cfg: TrainConfig, steps_per_epoch: int, header: str) -> None:
+        self.cfg, self.steps = cfg, steps_per_epoch
+        if self.enabled:
+            print(header, flush=True)
+
+    def epoch_start(self, epoch: int) -> None:
+        from tqdm import tqdm
+
+        self.t0 = time.time()
+        self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", disable=not self.enabled,
+                        dynamic_ncols=True, leave=True)
+
+    def step(self, i: int, loss: float, acc: float, lr: float, images_per_s: float) -> None:
+        if self.enabled and (i % 10 == 0 or i == self.steps - 1):
+            self.bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.1f}", img_s=f"{images_per_s:.0f}", lr=f"{lr:.3g}")
+        self.bar.update(1)
+
+    def epoch_end(self, row: dict, split: str) -> None:
+        self.bar.close()
+        if self.enabled:
+            self.bar.write(f"epoch {row['epoch']}: train loss {row['train_loss']:.3f} acc {row['train_acc']:.2f}% | "
+                           f"{split} top1 {row['eval_top1']:.2f}% top5 {row['eval_top5']:.2f}% | "
+                           f"{row['img_per_s']:.0f} img/s")
+
+    def end(self, message: str) -> None:
+        if self.enabled:
+            print(message, flush=True)
+
+
+def train(cfg: TrainConfig, progress=True, return_model: bool = False):
     """Train a model as ``cfg`` says; returns the final card (also written to ``cfg.out``).
 
-    With ``return_model=True`` returns ``(card, model)``; the card is ``{}`` on ranks other than 0.
+    This is the bookkeeping around ``train_one_epoch``: data, model, optimiser and schedule; processes
+    (torchrun); resume; the checkpoint after every epoch; metrics, the weights and their card at the end.
+    ``progress``: True (a terminal bar), False (silent) or an object with TqdmProgress's methods (the
+    notebook's live dashboard). With ``return_model=True`` returns ``(card, model)``; the card is ``{}``
+    on ranks other than 0.
     """
-    from tqdm import tqdm
-
     if cfg.epochs < 1:
         raise MobileNetError(f"--epochs must be >= 1, got {cfg.epochs}")
     if cfg.batch_size < 2:
@@ -292,10 +386,13 @@ def train(cfg: TrainConfig, progress: bool = True, return_model: bool = False):
         raise MobileNetError(f"--lr must be > 0, got {cfg.lr}")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    rank, local, world, device = dist_setup()
+    rank, local, world, device = dist_setup(cfg.device)
     if cfg.sync_bn and device.type != "cuda":
         raise MobileNetError("--sync-bn needs GPUs (SyncBatchNorm does not run on CPU tensors); drop it on CPU")
     main = rank == 0
+    show = progress if not isinstance(progress, bool) else TqdmProgress(progress and main)
+    if not main:
+        show = TqdmProgress(False)
     out = Path(cfg.out)
     ckpt_path = out / CKPT_NAME
     held = [p.name for p in (ckpt_path, out / "weights.safetensors") if p.exists()]
@@ -316,7 +413,7 @@ def train(cfg: TrainConfig, progress: bool = True, return_model: bool = False):
                             synthetic_size=cfg.synthetic_size,
                             resolution=cfg.resolution, val_split=cfg.val_split, seed=cfg.seed,
                             rank=rank, world=world, device=device, workers=cfg.workers, cutout=cfg.cutout,
-                            verbose=progress)
+                            verbose=progress is not False and main)
     num_classes = len(data.classes)
     model = build_model(cfg, num_classes, small).to(device).to(memory_format=torch.channels_last)
     if cfg.sync_bn:
@@ -330,6 +427,8 @@ def train(cfg: TrainConfig, progress: bool = True, return_model: bool = False):
     total = cfg.epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor(s, total, cfg.warmup, cfg.schedule, steps_per_epoch))
+    amp = amp_dtype(device, cfg.amp)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
 
     start_epoch, elapsed_before, history = 0, 0.0, []
     ck = None
@@ -359,12 +458,14 @@ def train(cfg: TrainConfig, progress: bool = True, return_model: bool = False):
     elif cfg.resume and main:
         print(f"--resume: no checkpoint in {out}; starting from scratch", flush=True)
 
-    if main and progress:
-        print(f"{data.name}: {data.info.get('train_images')} training images, {data.info.get('test_images')} "
-              f"{data.info.get('split', 'test')} images, {num_classes} classes, input {data.input_size}px | "
-              f"MobileNetV1(width={model.width:g}{', small_input' if model.small_input else ''}) | "
-              f"global batch {cfg.batch_size * world} = {cfg.batch_size} x {world} process(es) on {device} | "
-              f"{cfg.optimizer} lr {cfg.lr:g} {cfg.schedule}, {cfg.epochs} epochs", flush=True)
+    split = data.info.get("split", "test")
+    show.start(cfg, steps_per_epoch,
+               f"{data.name}: {data.info.get('train_images')} training images, {data.info.get('test_images')} "
+               f"{split} images, {num_classes} classes, input {data.input_size}px | "
+               f"MobileNetV1(width={model.width:g}{', small_input' if model.small_input else ''}) | "
+               f"global batch {cfg.batch_size * world} = {cfg.batch_size} x {world} process(es) on {device}"
+               f"{f' ({amp})'.replace('torch.', '') if amp else ''} | "
+               f"{cfg.optimizer} lr {cfg.lr:g} {cfg.schedule}, {cfg.epochs} epochs")
     ddp = model
     if world > 1:
         ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
@@ -386,47 +487,29 @@ def train(cfg: TrainConfig, progress: bool = True, return_model: bool = False):
         ddp.train()
         if cfg.freeze_bn:
             _freeze_bn(model)
+        n = steps_per_epoch if cfg.max_steps is None else min(steps_per_epoch, cfg.max_steps - step)
+        show.epoch_start(epoch)
         t0 = time.time()
-        loss_sum = torch.zeros((), device=device)
-        hit_sum = torch.zeros((), device=device)
-        seen = 0
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (main and progress),
-                   dynamic_ncols=True, leave=True)
-        for i, (x, y) in enumerate(data.train):
-            if i >= steps_per_epoch or (cfg.max_steps is not None and step >= cfg.max_steps):
-                break
-            logits = ddp(x)
-            loss = crit(logits, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            loss_sum += loss.detach() * len(y)
-            hit_sum += (logits.detach().argmax(1) == y).sum()
-            seen += len(y)
-            if main and progress and (i % 10 == 0 or i == steps_per_epoch - 1):
-                dt = time.time() - t0
-                bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{hit_sum.item() / seen * 100:.1f}",
-                                img_s=f"{seen * world / max(dt, 1e-9):.0f}", lr=f"{sched.get_last_lr()[0]:.3g}")
-            bar.update(1)
-        bar.close()
+
+        def on_step(i, loss, acc, t0=t0):
+            show.step(i, loss, acc, sched.get_last_lr()[0], (i + 1) * cfg.batch_size * world / (time.time() - t0))
+
+        r = train_one_epoch(ddp, itertools.islice(data.train, n), opt, sched, crit, scaler, amp, on_step)
+        step += n
         train_time = time.time() - t0
-        stats = torch.stack([loss_sum, hit_sum, torch.tensor(float(seen), device=device)]).double()
+        stats = torch.tensor([r["loss"] * r["images"], r["acc"] / 100 * r["images"], r["images"]],
+                             dtype=torch.float64, device=device)
         all_reduce_sum(stats)
         ev = evaluate(model, data.test, num_classes)
         row = {"epoch": epoch + 1, "train_loss": float(stats[0] / stats[2]),
                "train_acc": float(stats[1] / stats[2] * 100),
-               f"{data.info.get('split', 'test')}_loss": ev["loss"], "eval_top1": ev["top1"], "eval_top5": ev["top5"],
+               f"{split}_loss": ev["loss"], "eval_top1": ev["top1"], "eval_top5": ev["top5"],
                "lr": sched.get_last_lr()[0], "epoch_time_s": train_time,
                "img_per_s": float(stats[2]) / max(train_time, 1e-9),
                "elapsed_s": elapsed_before + time.time() - t_start}
         history.append(row)
+        show.epoch_end(row, split)
         if main:
-            if progress:
-                tqdm.write(f"epoch {epoch + 1}: train loss {row['train_loss']:.3f} acc {row['train_acc']:.2f}% | "
-                           f"{data.info.get('split', 'eval')} top1 {ev['top1']:.2f}% top5 {ev['top5']:.2f}% | "
-                           f"{row['img_per_s']:.0f} img/s")
             _write_metrics(out / "metrics.csv", history)
             if writer is not None:
                 for k, v in row.items():
@@ -453,13 +536,15 @@ def train(cfg: TrainConfig, progress: bool = True, return_model: bool = False):
             "arch": model.arch_args,
             "mean": list(data.mean), "std": list(data.std), "input_size": data.input_size,
             "classes": data.classes, "dataset": data.name,
-            "eval_split": data.info.get("split", "test"),
+            "eval_split": split,
             "metrics": {"top1": round(final["top1"], 2), "top5": round(final["top5"], 2), "n": final["n"],
                         **({"top1_flip_tta": round(final_tta["top1"], 2)} if final_tta else {})},
             "recipe": _plain(asdict(cfg)),
             "epochs_done": len(history),
             "skipped_files": data.skipped,
             "wall_time_s": round(wall, 1),
+            "train_time_s": round(sum(r["epoch_time_s"] for r in history), 1),
+            "history": history,
             "params": prof["params"], "macs": prof["macs"],
             "machine": machine,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -473,13 +558,12 @@ def train(cfg: TrainConfig, progress: bool = True, return_model: bool = False):
                 pass
         if writer is not None:
             writer.close()
-        if progress:
-            msg = f"final {card['eval_split']} top-1 {final['top1']:.2f}% top-5 {final['top5']:.2f}%"
-            if final_tta:
-                msg += f" (flip-TTA top-1 {final_tta['top1']:.2f}%)"
-            if data.skipped:
-                msg += f"; skipped {data.skipped} unreadable image file(s)"
-            print(f"{msg}; wall {wall / 60:.1f} min; weights: {out / 'weights.safetensors'}", flush=True)
+        msg = f"final {split} top-1 {final['top1']:.2f}% top-5 {final['top5']:.2f}%"
+        if final_tta:
+            msg += f" (flip-TTA top-1 {final_tta['top1']:.2f}%)"
+        if data.skipped:
+            msg += f"; skipped {data.skipped} unreadable image file(s)"
+        show.end(f"{msg}; wall {wall / 60:.1f} min; weights: {out / 'weights.safetensors'}")
     if world > 1:
         dist.barrier()
     return (card or {}, model) if return_model else (card or {})

@@ -24,6 +24,16 @@ def layer_type(m: nn.Module) -> str | None:
     return None
 
 
+def conv_macs(conv: nn.Conv2d, out_h: int, out_w: int) -> int:
+    """Mult-adds of one convolution: D_K * D_K * (M / groups) * N * D_F * D_F.
+
+    The paper's formula for a standard convolution (Sec. 3.1) is D_K * D_K * M * N * D_F * D_F; with
+    ``groups`` each output channel sees only M / groups input channels (1 for a depthwise convolution).
+    """
+    kh, kw = conv.kernel_size
+    return kh * kw * (conv.in_channels // conv.groups) * conv.out_channels * out_h * out_w
+
+
 @torch.no_grad()
 def profile(model: MobileNetV1, resolution: int = 224) -> dict:
     """Per-layer rows and totals for one ``resolution`` x ``resolution`` image.
@@ -41,11 +51,7 @@ def profile(model: MobileNetV1, resolution: int = 224) -> dict:
             continue
 
         def hook(mod, inp, out, name=name, t=t):
-            if t == "fc":
-                macs = mod.in_features * mod.out_features
-            else:
-                kh, kw = mod.kernel_size
-                macs = out.shape[2] * out.shape[3] * mod.out_channels * (mod.in_channels // mod.groups) * kh * kw
+            macs = mod.in_features * mod.out_features if t == "fc" else conv_macs(mod, out.shape[2], out.shape[3])
             rows.append({"name": name, "type": t, "shape": list(out.shape[1:]),
                          "params": mod.weight.numel(), "macs": int(macs)})
 

@@ -1,0 +1,41 @@
+"""Small helpers for the lessons: bad input shown as one readable line, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from .errors import MobileNetError
+
+
+@contextmanager
+def report() -> Iterator[None]:
+    """Run the block; a MobileNetError (a user's mistake: a bad file, a wrong argument) prints one line.
+
+    The cell still finishes normally, so a lesson can show what a mistake looks like::
+
+        with report():
+            predict("not-an-image.txt")      # prints: error: cannot read image not-an-image.txt: ...
+    """
+    try:
+        yield
+    except MobileNetError as e:
+        print(f"error: {e}")
+
+
+def one_line_errors() -> None:
+    """In IPython/Jupyter: show every MobileNetError raised by a cell as one line instead of a traceback.
+
+    The cell still counts as failed (the kernel reports an error); only the display changes.
+    """
+    try:
+        ip = get_ipython()  # type: ignore[name-defined]  # noqa: F821
+    except NameError:
+        return
+
+    def show(shell, etype, evalue, tb, tb_offset=None):
+        print(f"{etype.__name__}: {evalue}", file=sys.stderr)
+        return []
+
+    ip.set_custom_exc((MobileNetError,), show)
