@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", required=True, help="a shipped name (cifar10), .safetensors, .onnx or .pte")
     p.add_argument("--data", default="cifar10")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
-    p.add_argument("--tta", action="store_true", help="average with the mirror image (flip TTA)")
+    p.add_argument("--tta", action="store_true", help="also report flip test-time augmentation (the image "
+                   "and its mirror averaged) beside the single-view figures")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--plot", default=None, help="confusion-matrix PNG path; default: confusion.png beside weights "
                    "you trained (their run folder), none for shipped weights")
@@ -198,11 +199,17 @@ def cmd_eval(a) -> int:
         plot = None if path.parent == WEIGHTS_DIR else path.parent / "confusion.png"
     r = evaluate_weights(a.weights, a.data, a.data_dir, tta=a.tta, batch_size=a.batch_size, plot=plot)
     if a.json:
-        print(json.dumps({"top1": round(r["top1"], 2), "top5": round(r["top5"], 2), "n": r["n"],
-                          "per_class": {c: round(v, 2) for c, v in zip(r["classes"], r["per_class"])}}))
+        out = {"top1": round(r["top1"], 2), "top5": round(r["top5"], 2), "n": r["n"], "view": "single"}
+        if a.tta:
+            out.update(top1_flip_tta=round(r["top1_flip_tta"], 2), top5_flip_tta=round(r["top5_flip_tta"], 2))
+        out["per_class"] = {c: round(v, 2) for c, v in zip(r["classes"], r["per_class"])}
+        print(json.dumps(out))
     else:
-        print(f"{r['name']} on {r['data']} ({r['n']} images{', flip TTA' if a.tta else ''}): "
-              f"top-1 {r['top1']:.2f}%  top-5 {r['top5']:.2f}%")
+        print(f"{r['name']} on {r['data']} ({r['n']} images): single view top-1 {r['top1']:.2f}%  "
+              f"top-5 {r['top5']:.2f}%")
+        if a.tta:
+            print(f"  with flip test-time augmentation: top-1 {r['top1_flip_tta']:.2f}%  "
+                  f"top-5 {r['top5_flip_tta']:.2f}%")
         for c, v in zip(r["classes"], r["per_class"]):
             print(f"  {c:<16}{v:6.2f}%")
         if r.get("plot"):
@@ -220,10 +227,14 @@ def cmd_predict(a) -> int:
         print(json.dumps(res))
     else:
         for r in res:
-            print(r["image"])
-            for c, pr in r["top"]:
-                print(f"  {pr * 100:6.2f}%  {c}")
-    return 0
+            if "top" in r:
+                print(r["image"])
+                for c, pr in r["top"]:
+                    print(f"  {pr * 100:6.2f}%  {c}")
+    for r in res:  # each unreadable file: one line on stderr; the others were still predicted
+        if "error" in r:
+            print(f"mobilenet-edu predict: error: {r['error']}", file=sys.stderr)
+    return 2 if any("error" in r for r in res) else 0
 
 
 def cmd_export(a) -> int:

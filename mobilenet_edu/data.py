@@ -251,21 +251,39 @@ def pil_to_rgb(img):
     return img.convert("RGB")
 
 
-def open_image(path: str | os.PathLike):
-    """Open and decode an image file as RGB; MobileNetError with one line if it is not a readable image."""
-    from PIL import Image, UnidentifiedImageError
+def open_image(source: str | os.PathLike | bytes, name: str | None = None):
+    """Decode an image file (a path, or its bytes as from an upload) as 8-bit RGB.
 
-    p = Path(path)
-    if not p.is_file():
-        raise MobileNetError(f"no such image file: {p}")
+    Anything that is not a readable image becomes one MobileNetError line: PIL raises many types on
+    broken or hostile files (OSError, SyntaxError, ValueError, struct errors, DecompressionBombError for
+    images over its pixel limit, ...), and all of them mean the same to the user.
+    """
+    import io
+
+    from PIL import Image
+
+    if isinstance(source, (bytes, bytearray)):
+        label, opener = name or "upload", lambda: io.BytesIO(source)
+        if not source:
+            raise MobileNetError(f"cannot read image {label}: the file is empty (0 bytes)")
+    else:
+        p = Path(source)
+        label, opener = str(p), lambda: p
+        if not p.is_file():
+            raise MobileNetError(f"no such image file: {p}")
+        if p.stat().st_size == 0:
+            raise MobileNetError(f"cannot read image {p}: the file is empty (0 bytes)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(p) as img:
+            with Image.open(opener()) as img:
                 img.load()
                 return pil_to_rgb(img)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise MobileNetError(f"cannot read image {p}: {type(e).__name__}: {e}") from None
+    except MemoryError:
+        raise MobileNetError(f"cannot read image {label}: not enough memory to decode it") from None
+    except Exception as e:  # every decoder failure is the same to the user: not a readable image
+        detail = str(e).splitlines()[0] if str(e) else "no detail"
+        raise MobileNetError(f"cannot read image {label}: {type(e).__name__}: {detail}") from None
 
 
 def scan_folder(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
