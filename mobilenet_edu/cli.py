@@ -7,6 +7,7 @@ import json
 import os
 import sys
 
+from .engine import RECIPES
 from .errors import MobileNetError
 
 LR_RULE = ("--lr is the peak learning rate for the global batch (--batch-size x number of processes). When "
@@ -65,47 +66,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
     p = sub.add_parser("train", help="train on CIFAR-10, an image folder or synthetic data",
-                       description="Train MobileNet v1. " + LR_RULE + " Under torchrun every process trains "
-                       "on its own shard; only rank 0 prints and writes files.")
-    p.add_argument("--data", default="cifar10", help="cifar10 | synthetic | PATH (PATH/train/<class>/*, "
-                   "PATH/val/<class>/*); default cifar10")
-    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
-    p.add_argument("--width", type=_positive_float, default=1.0, help="width multiplier alpha, default 1.0")
-    p.add_argument("--resolution", type=int, default=224, help="input size for image folders (full model), "
-                   "default 224")
-    p.add_argument("--small-input", dest="small_input", action="store_true", default=None,
+                       argument_default=argparse.SUPPRESS,
+                       description="Train MobileNet v1. A --recipe sets every choice below; flags you give override "
+                       "it. " + LR_RULE + " Under torchrun every process trains on its own shard; only rank 0 "
+                       "prints and writes files.")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default="full",
+                   help="full: the shipped weights' first stage (alpha 1, 20 epochs; the default); classroom: "
+                   "alpha 0.5 sized for about 10 minutes on a 2-core CPU; quick: seconds, for tests")
+    p.add_argument("--data", help="cifar10 | synthetic | PATH (PATH/train/<class>/*, PATH/val/<class>/*); "
+                   "default cifar10")
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
+    p.add_argument("--width", type=_positive_float, help="width multiplier alpha")
+    p.add_argument("--resolution", type=int, help="input size for image folders (full model), default 224")
+    p.add_argument("--small-input", dest="small_input", action="store_true",
                    help="force the 32x32 variant (default: on for CIFAR-10 and synthetic data)")
     p.add_argument("--full-input", dest="small_input", action="store_false",
                    help="force the standard ImageNet stem (stride 2)")
-    p.add_argument("--act", choices=["relu", "relu6"], default="relu")
-    p.add_argument("--dropout", type=float, default=0.0)
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=128, help="per process; default 128")
-    p.add_argument("--lr", type=float, default=0.2, help="peak learning rate for the global batch; default 0.2")
-    p.add_argument("--optimizer", choices=["sgd", "rmsprop", "adamw"], default="sgd")
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=5e-4,
+    p.add_argument("--act", choices=["relu", "relu6"])
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int, help="per process")
+    p.add_argument("--lr", type=float, help="peak learning rate for the global batch")
+    p.add_argument("--optimizer", choices=["sgd", "rmsprop", "adamw"])
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--weight-decay", type=float,
                    help="on conv/linear weights only (none on BN, biases, depthwise filters)")
-    p.add_argument("--label-smoothing", type=float, default=0.1)
-    p.add_argument("--warmup", type=float, default=0.25, help="fraction of steps in linear warm-up")
-    p.add_argument("--schedule", choices=["onecycle", "cosine", "exp"], default="onecycle")
-    p.add_argument("--cutout", type=int, default=0, help="cutout square size in px (0: off)")
-    p.add_argument("--val-split", type=int, default=0,
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--warmup", type=float, help="fraction of steps in linear warm-up")
+    p.add_argument("--schedule", choices=["onecycle", "cosine", "exp"])
+    p.add_argument("--cutout", type=int, help="cutout square size in px (0: off)")
+    p.add_argument("--val-split", type=int,
                    help="hold out this many training images and evaluate on them instead of the test set")
+    p.add_argument("--subset", type=int, help="train on only this many images (and evaluate on a fifth as many)")
     p.add_argument("--no-tta", dest="tta", action="store_false", help="skip the flip-TTA figure at the end")
-    p.add_argument("--out", default="runs/train", help="run folder; default runs/train")
+    p.add_argument("--out", help="run folder; default runs/train")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out (default: refuse)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--init", default=None, help="start from weights: ours (.safetensors) or a timm MobileNet v1 "
+    p.add_argument("--seed", type=int)
+    p.add_argument("--init", help="start from weights: ours (.safetensors) or a timm MobileNet v1 "
                    "state dict (.pth/.safetensors); the classifier is replaced if the class count differs")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--workers", type=int, default=0, help="image-folder decoding processes")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: CUDA, then MPS, then CPU)")
+    p.add_argument("--no-amp", dest="amp", action="store_false", help="no mixed precision on CUDA")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--workers", type=int, help="image-folder decoding processes")
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across processes (GPU only)")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
     p.add_argument("--freeze-bn", action="store_true",
                    help="keep BatchNorm statistics fixed (eval mode) while training, e.g. to fine-tune on few images")
-    p.add_argument("--synthetic-size", type=int, default=512, help="training images of --data synthetic")
+    p.add_argument("--synthetic-size", type=int, help="training images of --data synthetic")
 
     p = sub.add_parser("eval", help="top-1/top-5, per-class accuracy and a confusion-matrix PNG")
     p.add_argument("--weights", required=True, help="a shipped name (cifar10), .safetensors, .onnx or .pte")
@@ -169,19 +177,14 @@ def cmd_profile(a) -> int:
 
 
 def cmd_train(a) -> int:
-    from .engine import TrainConfig, dist_cleanup, train
+    from .engine import dist_cleanup, recipe, train
 
-    cfg = TrainConfig(data=a.data, data_dir=a.data_dir, width=a.width, small_input=a.small_input,
-                      resolution=a.resolution, act=a.act, dropout=a.dropout, epochs=a.epochs,
-                      batch_size=a.batch_size, lr=a.lr, optimizer=a.optimizer, momentum=a.momentum,
-                      weight_decay=a.weight_decay, label_smoothing=a.label_smoothing, warmup=a.warmup,
-                      schedule=a.schedule, cutout=a.cutout, val_split=a.val_split, tta=a.tta, out=a.out,
-                      resume=a.resume, seed=a.seed, init=a.init, threads=a.threads, workers=a.workers,
-                      sync_bn=a.sync_bn, max_steps=a.max_steps,
-                      synthetic_size=a.synthetic_size, freeze_bn=a.freeze_bn,
-                      overwrite=a.overwrite)
-    if a.resolution < 32:
-        raise MobileNetError(f"--resolution {a.resolution} is below the minimum of 32 px")
+    given = vars(a).copy()
+    for k in ("verb", "recipe"):
+        given.pop(k, None)
+    if given.get("resolution", 224) < 32:
+        raise MobileNetError(f"--resolution {given['resolution']} is below the minimum of 32 px")
+    cfg = recipe(a.recipe, **given)
     try:
         train(cfg)
     finally:

@@ -397,12 +397,13 @@ def build_data(data: str, data_dir: str | None = None, batch_size: int = 256, ev
                small_input: bool = True, resolution: int = 224, val_split: int = 0, seed: int = 0,
                rank: int = 0, world: int = 1, device="cpu", workers: int = 0, cutout: int = 0,
                synthetic_size: int = 512, num_classes: int = 10, mean=None, std=None,
-               input_size: int | None = None, verbose: bool = False) -> Data:
+               input_size: int | None = None, subset: int | None = None, verbose: bool = False) -> Data:
     """Build train/test batch iterators for ``data``: "cifar10", "synthetic" or an image-folder path.
 
     ``val_split > 0`` holds that many training images out (a fixed random choice) and uses them as the
     "test" split, so recipe choices are made without touching the test set. ``mean``, ``std`` and
-    ``input_size`` override the data set's own (evaluation uses the weights' card).
+    ``input_size`` override the data set's own (evaluation uses the weights' card). ``subset`` keeps only
+    that many training images and a fifth as many evaluation images (at least 100): quick runs.
     """
     if data == "cifar10":
         root = data_root(data_dir)
@@ -437,6 +438,8 @@ def build_data(data: str, data_dir: str | None = None, batch_size: int = 256, ev
             order = g.permutation(len(tr))
             te = [tr[i] for i in order[:k]]
             tr = [tr[i] for i in order[k:]]
+        if subset:
+            tr, te = tr[:subset], te[: max(100, subset // 5)]
         mk = lambda s, t: FolderBatches(FolderDataset(s, folder_transforms(size, t, mean, std)),  # noqa: E731
                                         batch_size if t else eval_batch_size, t, seed, rank, world, workers,
                                         device)
@@ -448,6 +451,8 @@ def build_data(data: str, data_dir: str | None = None, batch_size: int = 256, ev
         perm = torch.randperm(len(trx), generator=g)
         tex, tey = trx[perm[:val_split]], try_[perm[:val_split]]
         trx, try_ = trx[perm[val_split:]], try_[perm[val_split:]]
+    if subset:
+        trx, try_, tex, tey = trx[:subset], try_[:subset], tex[: max(100, subset // 5)], tey[: max(100, subset // 5)]
     train = TensorBatches(trx, try_, batch_size, mean, std, True, seed, rank, world, cutout=cutout, device=device,
                           resize=input_size)
     test = TensorBatches(tex, tey, eval_batch_size, mean, std, False, seed, rank, world, device=device,

@@ -1,0 +1,141 @@
+"""The lessons' interactive explorers (ipywidgets). Each shows what a pure function computes, so a test can
+check the numbers without a browser.
+
+- ``multiplier_explorer()`` (notebook 05): sliders for the width multiplier alpha and the input size; shows
+  parameters, mult-adds and the measured CPU latency of that MobileNet, next to the paper's figures where
+  the paper has them (``multiplier_readout`` computes it all).
+
+A browser test finds the pieces by their CSS classes: the alpha slider carries ``ALPHA_SLIDER_CLASS``, the
+input-size slider ``RESOLUTION_SLIDER_CLASS`` and the readout ``READOUT_CLASS``; inside the readout, the
+cells with classes ``mnedu-width``, ``mnedu-resolution``, ``mnedu-params``, ``mnedu-macs`` and
+``mnedu-latency`` hold the numbers.
+"""
+
+from __future__ import annotations
+
+import functools
+import statistics
+import time
+from html import escape
+
+import torch
+
+from .model import MobileNetV1
+from .profile import profile
+from .settings import quick
+
+ALPHA_SLIDER_CLASS = "mnedu-alpha-slider"
+RESOLUTION_SLIDER_CLASS = "mnedu-resolution-slider"
+READOUT_CLASS = "mnedu-multipliers-readout"
+
+# Howard et al. 2017, Tables 6 and 7 (ImageNet, 1000 classes), as printed:
+# (alpha, input size) -> (million mult-adds, million parameters, top-1 accuracy in %).
+PAPER_TABLES_6_7: dict[tuple[float, int], tuple[int, float, float]] = {
+    (1.0, 224): (569, 4.2, 70.6),
+    (0.75, 224): (325, 2.6, 68.4),
+    (0.5, 224): (149, 1.3, 63.7),
+    (0.25, 224): (41, 0.5, 50.6),
+    (1.0, 192): (418, 4.2, 69.1),
+    (1.0, 160): (290, 4.2, 67.2),
+    (1.0, 128): (186, 4.2, 64.4),
+}
+
+
+def default_latency_iters() -> int:
+    """Timed forward passes per latency figure: 7 (their median), or 2 under the quick switch."""
+    return 2 if quick() else 7
+
+
+@torch.no_grad()
+def measure_latency_ms(model: MobileNetV1, resolution: int, iters: int) -> float:
+    """Median wall time in ms of ``iters`` forward passes of one image (batch 1, eval mode, no autograd).
+
+    One untimed pass comes first: the first call pays for memory allocation, not for the network.
+    """
+    model.eval()
+    x = torch.zeros(1, model.in_chans, resolution, resolution)
+    model(x)
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        model(x)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+@functools.lru_cache(maxsize=256)
+def _cost(width: float, resolution: int, num_classes: int) -> tuple[int, int]:
+    p = profile(MobileNetV1(num_classes, width=width), resolution)
+    return p["params"], p["macs"]
+
+
+def multiplier_readout(width: float, resolution: int, latency_iters: int | None = None,
+                       num_classes: int = 1000) -> dict:
+    """Parameters, mult-adds and CPU latency of ``MobileNetV1(num_classes, width)`` on one ``resolution``² image.
+
+    ``latency_iters``: timed passes (None: ``default_latency_iters()``; 0: no timing, ``latency_ms`` is None).
+    ``paper`` holds Table 6/7's (M mult-adds, M params, top-1 %) when the paper reports this pair, else None.
+    The width is rounded to 4 decimals first, so a slider's 0.35000000000000003 counts as 0.35.
+    """
+    width, resolution = round(float(width), 4), int(resolution)
+    iters = default_latency_iters() if latency_iters is None else int(latency_iters)
+    params, macs = _cost(width, resolution, num_classes)
+    base_params, base_macs = _cost(1.0, 224, num_classes)
+    latency = measure_latency_ms(MobileNetV1(num_classes, width=width), resolution, iters) if iters > 0 else None
+    return {"width": width, "resolution": resolution, "num_classes": num_classes,
+            "params": params, "macs": macs, "params_vs_base": params / base_params, "macs_vs_base": macs / base_macs,
+            "latency_ms": latency, "latency_iters": iters, "threads": torch.get_num_threads(),
+            "paper": PAPER_TABLES_6_7.get((width, resolution)) if num_classes == 1000 else None}
+
+
+def readout_html(r: dict) -> str:
+    """``multiplier_readout``'s dict as a small HTML table (what the explorer shows)."""
+    if r["latency_ms"] is None:
+        latency, how = "not measured", ""
+    else:
+        latency = f"{r['latency_ms']:.1f} ms"
+        how = f"median of {r['latency_iters']} passes, batch 1, {r['threads']} CPU thread(s)"
+    if r["paper"] is None:
+        paper = "not in the paper's Tables 6 and 7"
+    else:
+        m, p, top1 = r["paper"]
+        paper = f"{m} M mult-adds, {p} M parameters, ImageNet top-1 {top1}%"
+    rows = [
+        ("parameters", "mnedu-params", f"{r['params']:,}", f"{r['params_vs_base']:.2f}× of α = 1"),
+        ("mult-adds", "mnedu-macs", f"{r['macs'] / 1e6:.1f} M", f"{r['macs_vs_base']:.2f}× of α = 1 at 224"),
+        ("CPU latency", "mnedu-latency", latency, how),
+        ("paper", "mnedu-paper", paper, "Howard et al. 2017, Tables 6 and 7"),
+    ]
+    cells = "".join(f"<tr><td>{escape(name)}</td><td class='{cls}' style='text-align:right'><b>{escape(value)}</b></td>"
+                    f"<td style='color:gray'>{escape(note)}</td></tr>" for name, cls, value, note in rows)
+    head = (f"MobileNet v1, α = <span class='mnedu-width'>{r['width']:.2f}</span>, input "
+            f"<span class='mnedu-resolution'>{r['resolution']}</span>×{r['resolution']} px, {r['num_classes']} classes")
+    return f"<div><div>{head}</div><table>{cells}</table></div>"
+
+
+def multiplier_explorer(width: float = 1.0, resolution: int = 224, latency_iters: int | None = None,
+                        max_width: float = 1.5, resolutions: tuple[int, int, int] = (128, 224, 32)):
+    """Sliders for alpha (0.25 .. ``max_width``, step 0.05) and the input size (``resolutions`` = min, max, step)
+    above a readout of ``multiplier_readout``. Returns the ``ipywidgets.VBox``; the readout updates when a
+    slider is released (``continuous_update=False``: one measurement per move, not one per pixel dragged).
+    """
+    import ipywidgets as w
+
+    lo, hi, step = resolutions
+    style = {"description_width": "9em"}
+    alpha = w.FloatSlider(value=width, min=0.25, max=max_width, step=0.05, readout_format=".2f",
+                          description="width α", continuous_update=False, style=style,
+                          layout=w.Layout(width="32em"))
+    alpha.add_class(ALPHA_SLIDER_CLASS)
+    res = w.IntSlider(value=resolution, min=lo, max=hi, step=step, description="input size (px)",
+                      continuous_update=False, style=style, layout=w.Layout(width="32em"))
+    res.add_class(RESOLUTION_SLIDER_CLASS)
+    readout = w.HTML(readout_html(multiplier_readout(alpha.value, res.value, latency_iters)))
+    readout.add_class(READOUT_CLASS)
+
+    def update(_change=None) -> None:
+        readout.value = readout_html(multiplier_readout(alpha.value, res.value, latency_iters))
+
+    alpha.observe(update, names="value")
+    res.observe(update, names="value")
+    return w.VBox([alpha, res, readout])
