@@ -9,6 +9,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -29,9 +30,10 @@ def _need():
     return XnnpackPartitioner, to_edge_transform_and_lower, Runtime
 
 
-def quantize_pt2e(wrapped: nn.Module, example: torch.Tensor, calib01: list, dynamic_shapes=None) -> nn.Module:
+def quantize_pt2e(wrapped: nn.Module, example: torch.Tensor, calib01: np.ndarray, dynamic_shapes=None) -> nn.Module:
     """PyTorch's own int8 route (PT2E): XNNPACK quantizer, per-channel symmetric int8 weights, int8
-    activations calibrated on ``calib01`` ([0, 1] batches of training images)."""
+    activations calibrated on ``calib01`` ([0, 1] training images, N x C x H x W; observers keep only ranges,
+    so memory stays one batch's worth)."""
     try:
         from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
             XNNPACKQuantizer,
@@ -44,13 +46,13 @@ def quantize_pt2e(wrapped: nn.Module, example: torch.Tensor, calib01: list, dyna
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
     prepared = prepare_pt2e(gm, quantizer)
     with torch.no_grad():
-        for b in calib01:
-            prepared(torch.as_tensor(b))
+        for i in range(0, len(calib01), 32):
+            prepared(torch.as_tensor(calib01[i:i + 32]))
     return convert_pt2e(prepared)
 
 
 def export_executorch(model: nn.Module, card: dict, path: str | os.PathLike, static_batch: int | None = None,
-                      calib01: list | None = None) -> Path:
+                      calib01: np.ndarray | None = None) -> Path:
     """Lower ``model`` (normalisation in front, like the ONNX file) to XNNPACK and write the .pte.
 
     ``static_batch`` fixes the batch size (fastest); otherwise the batch is dynamic up to the plan's bound.

@@ -74,9 +74,8 @@ def parity_batches(card: dict, data_dir: str | None, n: int | None = None, batch
     return [((x01[i:i + 32] - mean) / std) for i in range(0, n, 32)]
 
 
-def calibration01(card: dict, calib_data: str | None, data_dir: str | None, n: int = 512,
-                  batch: int = 32) -> list[np.ndarray]:
-    """[0, 1]-scaled calibration batches from the weights' training data (never the test set)."""
+def calibration01(card: dict, calib_data: str | None, data_dir: str | None, n: int = 512) -> np.ndarray:
+    """[0, 1]-scaled calibration images (N, C, H, W) from the weights' training data (never the test set)."""
     size = int(card["input_size"])
     src = calib_data or ("cifar10" if card.get("dataset") == "cifar10" else "synthetic")
     if src == "cifar10":
@@ -85,23 +84,22 @@ def calibration01(card: dict, calib_data: str | None, data_dir: str | None, n: i
         x = x[torch.randperm(len(x), generator=g)[:n]].float() / 255
         if size != x.shape[-1]:
             x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear")
-        return [x[i:i + batch].numpy() for i in range(0, len(x), batch)]
+        return x.numpy()
     if src == "synthetic":
         g = torch.Generator().manual_seed(1)
-        x = torch.rand(n, int(card["arch"].get("in_chans", 3)), size, size, generator=g)
-        return [x[i:i + batch].numpy() for i in range(0, n, batch)]
+        return torch.rand(n, int(card["arch"].get("in_chans", 3)), size, size, generator=g).numpy()
     root = Path(src).expanduser()
     root = root / "train" if (root / "train").is_dir() else root
     _, samples = scan_folder(root)
     samples = samples[:: max(1, len(samples) // n)][:n]
-    fb = FolderBatches(FolderDataset(samples, folder_transforms(size, False, card["mean"], card["std"])), batch,
+    fb = FolderBatches(FolderDataset(samples, folder_transforms(size, False, card["mean"], card["std"])), 32,
                        False, channels_last=False)
     mean = torch.tensor(card["mean"]).view(1, -1, 1, 1)
     std = torch.tensor(card["std"]).view(1, -1, 1, 1)
     out = [(xb * std + mean).numpy() for xb, _ in fb]
     if not out:
         raise MobileNetError(f"no readable calibration images in {root}")
-    return out
+    return np.concatenate(out)
 
 
 def export(a) -> dict:

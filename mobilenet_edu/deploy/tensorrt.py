@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
 from ..checkpoint import atomic_write, write_json
 from ..errors import MobileNetError
 
@@ -25,7 +23,7 @@ def available() -> str | None:
 
 
 def build_engine(onnx_path: str | os.PathLike, out: str | os.PathLike, card: dict, precision: str = "fp16",
-                 calib01: list[np.ndarray] | None = None, max_batch: int = 256) -> Path:
+                 max_batch: int = 256) -> Path:
     """Parse the ONNX file and build a serialized engine with a dynamic batch profile (1..max_batch)."""
     why = available()
     if why:
