@@ -65,3 +65,18 @@ def test_init_from_timm_state_dict(cli, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     card = json.loads((tmp_path / "run" / "card.json").read_text())
     assert card["arch"]["act"] == "relu6" and card["arch"]["num_classes"] == 10 and card["arch"]["small_input"]
+
+
+@needs_cifar
+def test_shipped_classroom_weights_reproduce_their_card():
+    """The classroom recipe's reference run (README, notebook 07): its test top-1 re-measured in-process."""
+    from mobilenet_edu.data import TensorBatches, load_cifar10
+    from mobilenet_edu.engine import evaluate
+
+    m = mobilenet_edu.load_pretrained("cifar10-classroom")
+    card = m.pretrained_cfg
+    assert card["recipe"]["recipe"] == "classroom" and card["arch"]["width"] == 0.5
+    assert [r["epoch"] for r in card["history"]] == list(range(1, card["recipe"]["epochs"] + 1))
+    _, _, x, y = load_cifar10(CIFAR_DIR)
+    r = evaluate(m, TensorBatches(x, y, 1000, card["mean"], card["std"], train=False), 10)
+    assert r["n"] == 10000 and r["top1"] == pytest.approx(card["metrics"]["top1"], abs=0.02)
