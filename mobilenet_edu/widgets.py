@@ -4,6 +4,8 @@ check the numbers without a browser.
 - ``multiplier_explorer()`` (notebook 05): sliders for the width multiplier alpha and the input size; shows
   parameters, mult-adds and the measured CPU latency of that MobileNet, next to the paper's figures where
   the paper has them (``multiplier_readout`` computes it all).
+- ``TrainingDashboard`` (notebook 07): a run's progress and curves, redrawn in place while it trains
+  (``plot_history`` draws the curves).
 
 A browser test finds the pieces by their CSS classes: the alpha slider carries ``ALPHA_SLIDER_CLASS``, the
 input-size slider ``RESOLUTION_SLIDER_CLASS`` and the readout ``READOUT_CLASS``; inside the readout, the
@@ -139,3 +141,114 @@ def multiplier_explorer(width: float = 1.0, resolution: int = 224, latency_iters
     alpha.observe(update, names="value")
     res.observe(update, names="value")
     return w.VBox([alpha, res, readout])
+
+
+# ----------------------------------------------------------------------------------------------------
+# The live training dashboard (notebook 07)
+
+
+class TrainingDashboard:
+    """A live view of a training run in a notebook: a status line, a progress bar and the loss and accuracy
+    curves, updated in place (the bar every few steps, the curves once per epoch), so the output never floods.
+
+    Pass it to ``engine.train(cfg, progress=dashboard)``; it has the methods of ``engine.TqdmProgress``.
+    ``reference`` is another run's per-epoch history (a card's ``history``), drawn beside this run's curves.
+    """
+
+    def __init__(self, reference: list[dict] | None = None, reference_label: str = "reference run",
+                 min_interval_s: float = 0.5):
+        import ipywidgets as W
+
+        self.reference, self.reference_label = reference or [], reference_label
+        self.min_interval_s = min_interval_s
+        self.status = W.HTML("waiting to start")
+        self.bar = W.IntProgress(value=0, min=0, max=1, description="epoch", layout=W.Layout(width="60%"))
+        self.plot = W.Output()
+        self.widget = W.VBox([self.status, self.bar, self.plot])
+        self.widget.add_class("mnedu-dashboard")
+        self.history: list[dict] = []
+        self._last = 0.0
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    # The progress interface that engine.train calls -------------------------------------------------
+
+    def start(self, cfg, steps_per_epoch: int, header: str) -> None:
+        self.epochs, self.steps = cfg.epochs, steps_per_epoch
+        self.status.value = _escape(header)
+        self.header = header
+
+    def epoch_start(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.bar.max, self.bar.value = self.steps, 0
+        self.bar.description = f"epoch {epoch + 1}/{self.epochs}"
+
+    def step(self, i: int, loss: float, acc: float, lr: float, images_per_s: float) -> None:
+        import time
+
+        now = time.monotonic()
+        if now - self._last < self.min_interval_s and i != self.steps - 1:
+            return  # redrawing widgets costs time too: a few updates a second are enough to watch
+        self._last = now
+        self.bar.value = i + 1
+        self.status.value = (f"epoch {self.epoch + 1}/{self.epochs} · step {i + 1}/{self.steps} · "
+                             f"loss {loss:.3f} · train acc {acc:.1f}% · lr {lr:.3g} · {images_per_s:.0f} img/s")
+
+    def epoch_end(self, row: dict, split: str) -> None:
+        self.history.append(row)
+        self.split = split
+        self.bar.value = self.bar.max
+        self.redraw()
+
+    def end(self, message: str) -> None:
+        self.status.value = _escape(message.split("; weights:")[0])
+
+    # Drawing ----------------------------------------------------------------------------------------
+
+    def redraw(self) -> None:
+        import matplotlib.pyplot as plt
+        from IPython.display import clear_output
+
+        with self.plot:
+            clear_output(wait=True)
+            fig = plot_history(self.history, self.reference, self.reference_label,
+                               total_epochs=getattr(self, "epochs", None))
+            plt.show()
+            plt.close(fig)
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+def plot_history(history: list[dict], reference: list[dict] | None = None, reference_label: str = "reference run",
+                 total_epochs: int | None = None):
+    """Loss and accuracy per epoch of a run (train and evaluation), with a reference run's curves dashed."""
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for rows, style, label in ((reference or [], "--", reference_label), (history, "-", "this run")):
+        if not rows:
+            continue
+        ep = [r["epoch"] for r in rows]
+        eval_loss = next((k for k in rows[0] if k.endswith("_loss") and k != "train_loss"), None)
+        a.plot(ep, [r["train_loss"] for r in rows], "o" + style, color="C0", ms=3, label=f"train ({label})")
+        if eval_loss:
+            a.plot(ep, [r[eval_loss] for r in rows], "o" + style, color="C1", ms=3,
+                   label=f"{eval_loss[:-5]} ({label})")
+        b.plot(ep, [r["train_acc"] for r in rows], "o" + style, color="C0", ms=3, label=f"train ({label})")
+        b.plot(ep, [r["eval_top1"] for r in rows], "o" + style, color="C1", ms=3, label=f"eval top-1 ({label})")
+    for ax, name in ((a, "loss"), (b, "accuracy (%)")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        if total_epochs:
+            ax.set_xlim(0.5, max(total_epochs, len(reference or [])) + 0.5)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

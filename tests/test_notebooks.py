@@ -26,6 +26,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NAME = re.compile(r"^(\d\d)_[a-z0-9]+(?:_[a-z0-9]+)*\.ipynb$")
 TWIN = re.compile(r"^#\s*twin:\s*(mobilenet_edu(?:\.\w+)+)\s*$", re.MULTILINE)
 # Paths that give away the machine a notebook ran on (home folders, scratch folders, this workplace).
+MARKER = re.compile(r"^\s*#\s*NBVAL_(IGNORE_OUTPUT|SKIP|RAISES_EXCEPTION|CHECK_OUTPUT)\s*$")
 MACHINE_PATH = re.compile(r"(/work/|/tmp/|/root/|/home/\w|/Users/\w|[A-Z]:\\\\Users)")
 
 
@@ -72,14 +73,16 @@ def package_definition(dotted: str) -> ast.AST:
 
 
 def cell_definition(code: str, name: str) -> ast.AST | None:
+    """The cell's top-level definition of ``name``; the last one when there are several (as Python binds it)."""
+    found = None
     for node in ast.parse(code).body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
-            return node
+            found = node
         if isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(isinstance(t, ast.Name) and t.id == name for t in targets):
-                return node
-    return None
+                found = node
+    return found
 
 
 def drift(path: Path) -> list[str]:
@@ -137,6 +140,16 @@ def hygiene(path: Path) -> list[str]:
             m = MACHINE_PATH.search(text)
             if m:
                 problems.append(f"{path.name} cell {i}: output shows a path of the author's machine ({m.group(0)}...)")
+    for i, c in enumerate(code):
+        lines = source(c).splitlines()
+        for j, line in enumerate(lines):
+            if "NBVAL_" not in line:
+                continue
+            if not MARKER.match(line):
+                problems.append(f"{path.name} code cell {i}: {line.strip()!r}: nbval only honours a marker alone "
+                                "on its line (put the reason on the next line)")
+            elif j + 1 >= len(lines) or not lines[j + 1].lstrip().startswith("#"):
+                problems.append(f"{path.name} code cell {i}: {line.strip()} has no reason (a comment on the next line)")
     if not cs or cs[0]["cell_type"] != "markdown" or not source(cs[0]).lstrip().startswith("# "):
         problems.append(f"{path.name}: does not open with a title (a markdown cell starting '# ')")
     heads = [i for i, c in enumerate(cs) if c["cell_type"] == "markdown"
@@ -195,8 +208,8 @@ def _edited_copy(src: Path, dst: Path) -> str:
                 indent = body[: len(body) - len(body.lstrip())]
                 lines.insert(j + 1, f"{indent}edited_by_a_learner = True\n")
                 break
-        else:
-            lines.append(f"{name} = {name}  # rebinds the name: a different definition\n")
+        else:  # a data twin (a table): one more entry, as a learner might add
+            lines.append(f"{name} = {name} + (('edited_by_a_learner', 1),)\n")
         cell["source"] = lines
         dst.write_text(json.dumps(nb))
         return dotted

@@ -75,3 +75,22 @@ def test_moving_a_slider_changes_the_readout():
     alpha.value = 1.0
     res.value = 224
     assert readout.value == start  # same settings, same text (no timing in it)
+
+
+def test_training_dashboard_follows_a_run(tmp_path):
+    """The dashboard is a progress object for engine.train: it sees every epoch and ends with the result."""
+    from mobilenet_edu.engine import recipe, train
+    from mobilenet_edu.widgets import TrainingDashboard, plot_history
+
+    reference = [{"epoch": 1, "train_loss": 2.0, "test_loss": 1.9, "train_acc": 30.0, "eval_top1": 35.0}]
+    dash = TrainingDashboard(reference=reference, min_interval_s=0.0)
+    cfg = recipe("quick", data="synthetic", out=str(tmp_path / "run"), epochs=2, synthetic_size=256, batch_size=32)
+    card = train(cfg, progress=dash)
+    assert [r["epoch"] for r in dash.history] == [1, 2] == [r["epoch"] for r in card["history"]]
+    assert dash.bar.value == dash.bar.max == 8 and dash.bar.description == "epoch 2/2"
+    assert dash.status.value.startswith("final test top-1") and "weights:" not in dash.status.value
+    assert "mnedu-dashboard" in dash.widget._dom_classes
+    fig = plot_history(dash.history, reference, total_epochs=2)
+    loss_ax, acc_ax = fig.axes
+    assert len(loss_ax.lines) == 4 and len(acc_ax.lines) == 4  # train and eval, this run and the reference
+    assert list(acc_ax.lines[-1].get_xdata()) == [1, 2]
