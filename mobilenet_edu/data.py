@@ -57,10 +57,13 @@ def download_cifar10(data_dir: Path) -> Path:
     """Download and unpack the official archive into ``data_dir`` (torchvision's downloader)."""
     from torchvision.datasets.utils import download_and_extract_archive
 
+    created = not data_dir.exists()
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
         download_and_extract_archive(CIFAR10_URL, str(data_dir), md5=CIFAR10_TGZ_MD5)
     except Exception as e:  # network errors come in many types; all mean the same to the user
+        if created and not any(data_dir.iterdir()):
+            data_dir.rmdir()  # leave no empty folder behind a failed download
         raise MobileNetError(
             f"CIFAR-10 is not in {data_dir} and could not be downloaded ({type(e).__name__}: "
             f"{str(e).splitlines()[0] if str(e) else 'no detail'}); put the official "

@@ -89,6 +89,7 @@ def test_missing_cifar_and_failed_download_is_one_clear_error(tmp_path, monkeypa
     monkeypatch.setattr(u, "download_and_extract_archive", offline)
     with pytest.raises(MobileNetError, match="cifar-10-batches-py"):
         load_cifar10(tmp_path / "nowhere")
+    assert not (tmp_path / "nowhere").exists()  # no empty folder left behind
 
 
 @pytest.mark.parametrize("mode", ["RGB", "L", "LA", "RGBA", "P", "I;16", "I", "F", "CMYK"])
