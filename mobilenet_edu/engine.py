@@ -428,8 +428,8 @@ def train(cfg: TrainConfig, progress=True, return_model: bool = False):
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
 
-    if cfg.data == "cifar10" and world > 1:  # one download, not one per process
-        if main:
+    if cfg.data == "cifar10" and world > 1:  # one download per machine, not one per process
+        if local == 0:
             ensure_cifar10(data_root(cfg.data_dir))
         dist.barrier()
     small = cfg.small_input if cfg.small_input is not None else cfg.data in ("cifar10", "synthetic")
