@@ -2,8 +2,13 @@ import os
 import sys
 from pathlib import Path
 
-import pytest
-import torch
+# Tests and notebook kernels run side by side (pytest -n): one thread each, or OpenMP's spinning threads
+# fight over the cores (a 2-thread job beside another ran 10x slower here). Set before torch is imported,
+# and inherited by the kernels and subprocesses the tests start.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("MOBILENET_TEST_THREADS", "1")))
 
