@@ -252,3 +252,104 @@ def plot_history(history: list[dict], reference: list[dict] | None = None, refer
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------------------------------
+# "Try your own image" (notebook 08)
+#
+# ``upload_widget()`` is a FileUpload above the predictions; ``prediction_html(name, content, predictor)`` is the
+# pure function that turns one uploaded file into what is shown, so a test can feed it any file without a browser.
+# A browser test finds the upload button by ``UPLOAD_CLASS`` and the results by ``UPLOAD_RESULTS_CLASS``; inside
+# them, each file is a ``mnedu-upload-result`` (rows ``mnedu-top``) or a one-line ``mnedu-upload-error``.
+
+UPLOAD_CLASS = "mnedu-upload"
+UPLOAD_RESULTS_CLASS = "mnedu-upload-results"
+THUMBNAIL_PX = 96
+NO_UPLOAD_HTML = "<div style='color:gray'>No image yet: choose one or more image files with the button above.</div>"
+
+
+def uploaded_files(value) -> list[tuple[str, bytes]]:
+    """``(name, bytes)`` of each file in a ``FileUpload.value``.
+
+    ipywidgets 8 gives a tuple of dicts with ``name`` and ``content`` (a memoryview); ipywidgets 7 gave a dict
+    ``{name: {"content": bytes, ...}}``. Both are read, so the widget works under either.
+    """
+    if isinstance(value, dict):
+        return [(str(name), bytes(f["content"])) for name, f in value.items()]
+    return [(str(f["name"]), bytes(f["content"])) for f in value]
+
+
+def _thumbnail_img(img, name: str, box: int) -> str:
+    """An ``<img>`` with the picture inline (PNG, at most ``box`` pixels a side); small images are enlarged
+    on screen with sharp pixels, so a 32x32 or 1x1 upload is still visible."""
+    import base64
+    import io
+
+    thumb = img.copy()
+    thumb.thumbnail((box, box))
+    buf = io.BytesIO()
+    thumb.save(buf, format="PNG")
+    scale = box / max(thumb.width, thumb.height)
+    w, h = max(1, round(thumb.width * scale)), max(1, round(thumb.height * scale))
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return (f"<img src='data:image/png;base64,{data}' width='{w}' height='{h}' alt='{escape(name)}' "
+            f"title='{escape(name)}' style='image-rendering:pixelated;border:1px solid #ddd'>")
+
+
+def prediction_html(name: str, content: bytes | memoryview, predictor, top_k: int = 5,
+                    thumbnail_px: int = THUMBNAIL_PX) -> str:
+    """One uploaded file as HTML: its thumbnail beside the top-k classes with their probabilities; for a file that
+    is not a readable image, one line with the MobileNetError text (which names the file), never a traceback.
+
+    ``predictor`` is an ``inference.Predictor``; any size or mode (gray, RGBA, palette, 16-bit) is predicted.
+    """
+    import re
+
+    from .data import open_image
+    from .errors import MobileNetError
+
+    try:
+        img = open_image(bytes(content), name)
+        top = predictor.predict(img, top_k)
+    except MobileNetError as e:
+        # PIL names an in-memory file by its object's address ("<_io.BytesIO object at 0x7f...>"): say its name.
+        line = re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", repr(name), str(e))
+        return f"<div class='mnedu-upload-error' style='color:#b00020'>error: {escape(line)}</div>"
+    rows = "".join(
+        f"<tr class='mnedu-top'><td>{escape(cls)}</td><td style='text-align:right'>{p * 100:.1f}%</td>"
+        f"<td><div style='background:#1f77b4;height:0.8em;width:{p * 8:.2f}em'></div></td></tr>"
+        for cls, p in top)
+    return (f"<div class='mnedu-upload-result' style='display:flex;gap:1em;align-items:center;margin:0.4em 0'>"
+            f"{_thumbnail_img(img, name, thumbnail_px)}"
+            f"<div><b>{escape(name)}</b> <span style='color:gray'>{img.width}×{img.height} px</span>"
+            f"<table>{rows}</table></div></div>")
+
+
+def uploads_html(files: list[tuple[str, bytes]], predictor, top_k: int = 5) -> str:
+    """``prediction_html`` of every ``(name, bytes)`` in ``files``, one below the other; one bad file never hides
+    the others."""
+    if not files:
+        return NO_UPLOAD_HTML
+    return "".join(prediction_html(name, content, predictor, top_k) for name, content in files)
+
+
+def upload_widget(weights: str = "cifar10", top_k: int = 5, predictor=None):
+    """A "try your own image" box: a FileUpload (image files, several at once) above, for each uploaded file, its
+    thumbnail and top-k classes (``prediction_html``). ``weights``: a shipped name or a weights file (ignored when
+    a ready ``predictor`` is given). Returns the ``ipywidgets.VBox``.
+    """
+    import ipywidgets as w
+
+    from .inference import Predictor
+
+    predictor = predictor if predictor is not None else Predictor(weights)
+    upload = w.FileUpload(accept="image/*", multiple=True, description="Upload images")
+    upload.add_class(UPLOAD_CLASS)
+    results = w.HTML(NO_UPLOAD_HTML)
+    results.add_class(UPLOAD_RESULTS_CLASS)
+
+    def show(change) -> None:
+        results.value = uploads_html(uploaded_files(change["new"]), predictor, top_k)
+
+    upload.observe(show, names="value")
+    return w.VBox([upload, results])
