@@ -39,3 +39,31 @@ def one_line_errors() -> None:
         return []
 
     ip.set_custom_exc((MobileNetError,), show)
+
+
+@contextmanager
+def quiet_native_output() -> Iterator[None]:
+    """Run the block with everything it prints thrown away: Python's ``print`` and, at the file-descriptor
+    level, what compiled code writes to stdout and stderr (which ``contextlib.redirect_stdout`` cannot catch).
+
+    Lesson 09 wraps ExecuTorch's first load in it: its runtime reports its CPU detection through both routes.
+    Exceptions still propagate, with their messages intact.
+    """
+    import contextlib
+    import io
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
