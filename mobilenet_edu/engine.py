@@ -76,7 +76,7 @@ class TrainConfig:
 RECIPES: dict[str, dict] = {
     # The dataclass defaults: stage 1 of the shipped cifar10 weights (89.13% in 20 epochs, 127 min on 2 CPU cores).
     "full": {},
-    # Sized for one lesson on a laptop CPU (about 10 minutes on 2 cores), chosen on a 5,000-image validation
+    # Sized for one lesson on a laptop CPU (about 11 minutes of training on 2 cores), chosen on a 5,000-image validation
     # split, never on the test set (the trials are in the README).
     "classroom": dict(width=0.5, epochs=9, batch_size=256, lr=0.4, warmup=0.2),
     # Seconds, same code path: a few batches of a small subset (CI and MOBILENET_EDU_QUICK=1).
