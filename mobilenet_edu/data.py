@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -286,6 +287,8 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None):
         raise MobileNetError(f"cannot read image {label}: not enough memory to decode it") from None
     except Exception as e:  # every decoder failure is the same to the user: not a readable image
         detail = str(e).splitlines()[0] if str(e) else "no detail"
+        # PIL names an in-memory file by its object's address ("<_io.BytesIO object at 0x7f...>"): say its name.
+        detail = re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", repr(label), detail)
         raise MobileNetError(f"cannot read image {label}: {type(e).__name__}: {detail}") from None
 
 

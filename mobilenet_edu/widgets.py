@@ -178,7 +178,7 @@ class TrainingDashboard:
 
     def start(self, cfg, steps_per_epoch: int, header: str) -> None:
         self.epochs, self.steps = cfg.epochs, steps_per_epoch
-        self.status.value = _escape(header)
+        self.status.value = escape(header)
         self.header = header
 
     def epoch_start(self, epoch: int) -> None:
@@ -204,7 +204,7 @@ class TrainingDashboard:
         self.redraw()
 
     def end(self, message: str) -> None:
-        self.status.value = _escape(message.split("; weights:")[0])
+        self.status.value = escape(message.split("; weights:")[0])
 
     # Drawing ----------------------------------------------------------------------------------------
 
@@ -218,12 +218,6 @@ class TrainingDashboard:
                                total_epochs=getattr(self, "epochs", None))
             plt.show()
             plt.close(fig)
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text)
 
 
 def plot_history(history: list[dict], reference: list[dict] | None = None, reference_label: str = "reference run",
@@ -303,8 +297,6 @@ def prediction_html(name: str, content: bytes | memoryview, predictor, top_k: in
 
     ``predictor`` is an ``inference.Predictor``; any size or mode (gray, RGBA, palette, 16-bit) is predicted.
     """
-    import re
-
     from .data import open_image
     from .errors import MobileNetError
 
@@ -312,9 +304,7 @@ def prediction_html(name: str, content: bytes | memoryview, predictor, top_k: in
         img = open_image(bytes(content), name)
         top = predictor.predict(img, top_k)
     except MobileNetError as e:
-        # PIL names an in-memory file by its object's address ("<_io.BytesIO object at 0x7f...>"): say its name.
-        line = re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", repr(name), str(e))
-        return f"<div class='mnedu-upload-error' style='color:#b00020'>error: {escape(line)}</div>"
+        return f"<div class='mnedu-upload-error' style='color:#b00020'>error: {escape(str(e))}</div>"
     rows = "".join(
         f"<tr class='mnedu-top'><td>{escape(cls)}</td><td style='text-align:right'>{p * 100:.1f}%</td>"
         f"<td><div style='background:#1f77b4;height:0.8em;width:{p * 8:.2f}em'></div></td></tr>"

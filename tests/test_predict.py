@@ -83,6 +83,7 @@ def test_a_broken_file_is_one_readable_line(predictor, tmp_path, name):
             predictor.predict(source, name=name)
         msg = str(e.value)
         assert "\n" not in msg and name in msg and ("cannot read image" in msg), msg
+        assert " at 0x" not in msg, msg  # an upload is named, never shown as a memory address
 
 
 def test_cli_predicts_the_good_files_and_reports_each_bad_one(cli, tmp_path):
