@@ -1,10 +1,12 @@
-"""Small helpers for the lessons: bad input shown as one readable line, never a traceback."""
+"""Small helpers for the lessons: bad input shown as one readable line, never a traceback; native noise silenced."""
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 
 from .errors import MobileNetError
 
@@ -49,10 +51,6 @@ def quiet_native_output() -> Iterator[None]:
     Lesson 09 wraps ExecuTorch's first load in it: its runtime reports its CPU detection through both routes.
     Exceptions still propagate, with their messages intact.
     """
-    import contextlib
-    import io
-    import os
-
     sys.stdout.flush()
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
@@ -60,7 +58,7 @@ def quiet_native_output() -> Iterator[None]:
     try:
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
             yield
     finally:
         os.dup2(saved[0], 1)
