@@ -171,3 +171,20 @@ def test_shipped_weights_onnx_int8_agrees_and_loses_under_one_point(cli, tmp_pat
     assert n == 10000 and agree >= 98.0
     assert fp32 - int8 <= 1.0, r.stdout
     assert out.stat().st_size < 0.35 * 12.9e6  # int8 weights: about a quarter of the fp32 file
+
+
+@pytest.mark.parametrize("small_input, size, stride, per_batch", [(True, 32, 1, 98), (False, 224, 2, 8)])
+def test_calibration_batches_follow_the_pixels_after_the_stem(tmp_path, small_input, size, stride, per_batch):
+    """A stride-1 stem keeps 4x the activations per image: calibration batches shrink to match, so an int8 export
+    of the small-input CIFAR model holds no more activations per batch than one of the ImageNet layout."""
+    pytest.importorskip("onnx")
+    import onnx
+
+    from mobilenet_edu.deploy.onnx import calibration_batches, export_onnx, stem_stride
+
+    model = MobileNetV1(10, width=0.25, small_input=small_input)
+    card = {"mean": [0.5] * 3, "std": [0.25] * 3, "input_size": size}
+    path = export_onnx(model, card, tmp_path / "m.onnx")
+    assert stem_stride(onnx.load(path)) == stride
+    batches = calibration_batches(np.zeros((200, 3, size, size), np.float32), stride)
+    assert [len(b) for b in batches[:2]] == [per_batch, per_batch] and sum(map(len, batches)) == 200

@@ -131,13 +131,27 @@ class _Reader:
         return None if b is None else {"input": b}
 
 
-CALIB_BATCH_PIXELS = 8 * 224 * 224  # images x pixels per calibration batch: ~400 MB of activations at 224 px
+# Images x pixels after the first convolution, per calibration batch: 8 images at 224 px with a stride-2 stem,
+# ~400 MB of activations.
+CALIB_BATCH_PIXELS = 8 * 112 * 112
 
 
-def calibration_batches(x01: np.ndarray) -> list[np.ndarray]:
+def stem_stride(model_proto) -> int:
+    """The stride of the graph's first convolution (1 when it has none). Every later activation map scales with
+    the pixels after it: a stride-1 stem (``small_input``) makes each image's activations 4x those of a stride-2
+    one at the same input size."""
+    for node in model_proto.graph.node:
+        if node.op_type == "Conv":
+            strides = next((list(a.ints) for a in node.attribute if a.name == "strides"), [1])
+            return max(1, strides[0])
+    return 1
+
+
+def calibration_batches(x01: np.ndarray, stride: int = 2) -> list[np.ndarray]:
     """Split [0, 1] calibration images into batches small enough that one batch's intermediate activations
-    (every layer's output, kept for the histograms) stay a few hundred MB whatever the input size."""
-    per = max(1, CALIB_BATCH_PIXELS // (x01.shape[-1] * x01.shape[-2]))
+    (every layer's output, kept for the histograms) stay a few hundred MB whatever the input size; ``stride`` is
+    the model's first stride (``stem_stride``)."""
+    per = max(1, CALIB_BATCH_PIXELS // ((x01.shape[-1] // stride) * (x01.shape[-2] // stride)))
     return [x01[i:i + per] for i in range(0, len(x01), per)]
 
 
@@ -158,6 +172,7 @@ def quantize_onnx_int8(fp32_path: str | os.PathLike, out: str | os.PathLike, cal
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     onnx = _need("onnx")
+    src = onnx.load(str(fp32_path), load_external_data=False)
     methods = {"minmax": q.CalibrationMethod.MinMax, "entropy": q.CalibrationMethod.Entropy,
                "percentile": q.CalibrationMethod.Percentile}
     with tempfile.TemporaryDirectory() as td:
@@ -168,11 +183,11 @@ def quantize_onnx_int8(fp32_path: str | os.PathLike, out: str | os.PathLike, cal
             extra = {"CalibStridedMinMax": 1}  # despite its name: any calibrator, one batch per stride
             if method == "percentile":
                 extra["CalibPercentile"] = 99.999
-            q.quantize_static(pre, qpath, _Reader(calibration_batches(calib01)), quant_format=q.QuantFormat.QDQ,
-                              per_channel=True, activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
+            reader = _Reader(calibration_batches(calib01, stem_stride(src)))
+            q.quantize_static(pre, qpath, reader, quant_format=q.QuantFormat.QDQ, per_channel=True,
+                              activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
                               calibrate_method=methods[method], reduce_range=True, extra_options=extra)
         m = onnx.load(qpath)
-    src = onnx.load(str(fp32_path), load_external_data=False)
     del m.metadata_props[:]
     for p in src.metadata_props:
         e = m.metadata_props.add()
