@@ -156,8 +156,11 @@ def calibration_batches(x01: np.ndarray, stride: int = 2) -> list[np.ndarray]:
 
 
 def quantize_onnx_int8(fp32_path: str | os.PathLike, out: str | os.PathLike, calib01: np.ndarray,
-                       method: str = "percentile") -> Path:
+                       method: str = "percentile", per_channel: bool = True, reduce_range: bool = True) -> Path:
     """Static post-training quantisation: QDQ format, per-channel int8 weights, uint8 activations.
+
+    ``per_channel`` and ``reduce_range`` are there to measure the alternatives (notebook 09); the defaults are
+    the choices explained here.
 
     Per-channel weights matter: with one scale per tensor the depthwise layers (whose 9-tap filters vary
     a lot between channels) collapse. Weights use 7 bits (``reduce_range``): on x86 cores without VNNI
@@ -184,9 +187,9 @@ def quantize_onnx_int8(fp32_path: str | os.PathLike, out: str | os.PathLike, cal
             if method == "percentile":
                 extra["CalibPercentile"] = 99.999
             reader = _Reader(calibration_batches(calib01, stem_stride(src)))
-            q.quantize_static(pre, qpath, reader, quant_format=q.QuantFormat.QDQ, per_channel=True,
+            q.quantize_static(pre, qpath, reader, quant_format=q.QuantFormat.QDQ, per_channel=per_channel,
                               activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
-                              calibrate_method=methods[method], reduce_range=True, extra_options=extra)
+                              calibrate_method=methods[method], reduce_range=reduce_range, extra_options=extra)
         m = onnx.load(qpath)
     del m.metadata_props[:]
     for p in src.metadata_props:
