@@ -72,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "prints and writes files.")
     p.add_argument("--recipe", choices=sorted(RECIPES), default="full",
                    help="full: the shipped weights' first stage (alpha 1, 20 epochs; the default); classroom: "
-                   "alpha 0.5 sized for a lesson, about 11 minutes of training on a 2-core CPU; quick: seconds, "
-                   "for tests")
+                   "alpha 0.5, 13 epochs, all but the last 3 on 24 px images, sized for a lesson (about 9 minutes "
+                   "of training on a 2-core CPU); quick: seconds, for tests")
     p.add_argument("--data", help="cifar10 | synthetic | PATH (PATH/train/<class>/*, PATH/val/<class>/*); "
                    "default cifar10")
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=float, help="fraction of steps in linear warm-up")
     p.add_argument("--schedule", choices=["onecycle", "cosine", "exp"])
     p.add_argument("--cutout", type=int, help="cutout square size in px (0: off)")
+    p.add_argument("--low-res", type=int, help="progressive resizing: train all epochs but the last --full-res-epochs "
+                   "on images shrunk to this many px (0: off)")
+    p.add_argument("--full-res-epochs", type=int, help="with --low-res: how many final epochs train at full size")
     p.add_argument("--val-split", type=int,
                    help="hold out this many training images and evaluate on them instead of the test set")
     p.add_argument("--subset", type=int, help="train on only this many images (and evaluate on a fifth as many)")

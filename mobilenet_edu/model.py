@@ -91,9 +91,11 @@ def check_input(model: nn.Module, x: torch.Tensor) -> None:
     if x.shape[1] != model.in_chans:
         raise MobileNetError(f"expected {model.in_chans} input channels, got {x.shape[1]} "
                              f"(input shape {tuple(x.shape)})")
-    if min(x.shape[2], x.shape[3]) < MIN_INPUT:
-        raise MobileNetError(f"input is {x.shape[2]}x{x.shape[3]} px; MobileNet v1 needs at least "
-                             f"{MIN_INPUT}x{MIN_INPUT}")
+    # The last map is one pixel at the total stride: 32 (MIN_INPUT), or 16 with the stride-1 stem of small_input.
+    least = MIN_INPUT // 2 if getattr(model, "small_input", False) else MIN_INPUT
+    if min(x.shape[2], x.shape[3]) < least:
+        kind = "the small-input MobileNet v1" if least < MIN_INPUT else "MobileNet v1"
+        raise MobileNetError(f"input is {x.shape[2]}x{x.shape[3]} px; {kind} needs at least {least}x{least}")
 
 
 def init_weights(model: nn.Module) -> None:

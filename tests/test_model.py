@@ -95,3 +95,7 @@ def test_bad_inputs_name_the_problem():
         m(torch.randn(1, 3, 31, 64))
     with pytest.raises(MobileNetError, match="4-D"):
         m(torch.randn(3, 64, 64))
+    small = MobileNetV1(num_classes=10, width=0.25, small_input=True).eval()
+    assert small(torch.randn(1, 3, 16, 16)).shape == (1, 10)  # total stride 16: a one-pixel last map
+    with pytest.raises(MobileNetError, match="small-input MobileNet v1 needs at least 16x16"):
+        small(torch.randn(1, 3, 15, 16))
