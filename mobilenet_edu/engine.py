@@ -27,7 +27,7 @@ from torch import nn
 from .checkpoint import load_checkpoint, load_state_checked, read_weights, save_checkpoint, save_weights
 from .data import Data, build_data, ensure_cifar10
 from .errors import MobileNetError
-from .model import MIN_INPUT, MobileNetV1
+from .model import MobileNetV1, min_input
 from .profile import profile
 from .settings import data_root
 
@@ -491,7 +491,7 @@ def train(cfg: TrainConfig, progress=True, return_model: bool = False):
     num_classes = len(data.classes)
     model = build_model(cfg, num_classes, small).to(device).to(memory_format=torch.channels_last)
     if cfg.low_res:
-        least = MIN_INPUT // 2 if model.small_input else MIN_INPUT
+        least = min_input(model.small_input)
         if not least <= cfg.low_res < data.input_size:
             raise MobileNetError(f"--low-res must be from {least} to {data.input_size - 1} px for this model and "
                                  f"data (the full size is {data.input_size}), got {cfg.low_res}")
@@ -575,10 +575,8 @@ def train(cfg: TrainConfig, progress=True, return_model: bool = False):
         def on_step(i, loss, acc, t0=t0):
             show.step(i, loss, acc, sched.get_last_lr()[0], (i + 1) * cfg.batch_size * world / (time.time() - t0))
 
-        batches = itertools.islice(data.train, n)
         size = epoch_size(cfg, epoch, data.input_size)
-        if size != data.input_size:
-            batches = resized(batches, size)
+        batches = resized(itertools.islice(data.train, n), size)  # full-size batches pass through unchanged
         r = train_one_epoch(ddp, batches, opt, sched, crit, scaler, amp, on_step)
         step += n
         train_time = time.time() - t0

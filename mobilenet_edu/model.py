@@ -84,6 +84,12 @@ def check_args(num_classes: int, width: float, in_chans: int, act: str, dropout:
         raise MobileNetError(f"dropout must be in [0, 1), got {dropout}")
 
 
+def min_input(small_input: bool) -> int:
+    """The smallest input size in px: the total stride, where the last map is one pixel (32; 16 with the stride-1
+    stem of ``small_input``)."""
+    return MIN_INPUT // 2 if small_input else MIN_INPUT
+
+
 def check_input(model: nn.Module, x: torch.Tensor) -> None:
     """Raise MobileNetError with one clear line when ``x`` cannot go through ``model``."""
     if x.dim() != 4:
@@ -91,8 +97,7 @@ def check_input(model: nn.Module, x: torch.Tensor) -> None:
     if x.shape[1] != model.in_chans:
         raise MobileNetError(f"expected {model.in_chans} input channels, got {x.shape[1]} "
                              f"(input shape {tuple(x.shape)})")
-    # The last map is one pixel at the total stride: 32 (MIN_INPUT), or 16 with the stride-1 stem of small_input.
-    least = MIN_INPUT // 2 if getattr(model, "small_input", False) else MIN_INPUT
+    least = min_input(getattr(model, "small_input", False))
     if min(x.shape[2], x.shape[3]) < least:
         kind = "the small-input MobileNet v1" if least < MIN_INPUT else "MobileNet v1"
         raise MobileNetError(f"input is {x.shape[2]}x{x.shape[3]} px; {kind} needs at least {least}x{least}")
