@@ -12,6 +12,7 @@ import torch
 from conftest import assert_one_line_error
 
 from mobilenet_edu.checkpoint import load_checkpoint, load_weights
+from mobilenet_edu.errors import MobileNetError
 
 FAST = ["--width", "0.25", "--batch-size", "32", "--threads", "1", "--lr", "0.05"]
 
@@ -166,40 +167,28 @@ def test_wrong_channel_count_from_cli(cli, tmp_path):
     assert_one_line_error(cli("predict", "--weights", w, tmp_path / "x.png"), "1 input channels")
 
 
-FAULTS = """
-import resource, sys, torch
-from mobilenet_edu import MobileNetV1
-from mobilenet_edu.engine import keep_freed_memory
-applied = keep_freed_memory() if sys.argv[1] == "keep" else None
-torch.manual_seed(0)
-model = MobileNetV1(10, width=0.5, small_input=True).to(memory_format=torch.channels_last)
-opt = torch.optim.SGD(model.parameters(), lr=0.01)
-x, y = torch.randn(256, 3, 32, 32).contiguous(memory_format=torch.channels_last), torch.randint(0, 10, (256,))
-faults = []
-for _ in range(6):
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    opt.zero_grad()
-    torch.nn.functional.cross_entropy(model(x), y).backward()
-    opt.step()
-    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-print(applied, sum(faults[2:]), faults)  # the steady state, as in the steps of an epoch
-"""
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator: Linux only")
 def test_keep_freed_memory_stops_most_page_faults_of_a_training_step():
     """By default glibc hands a training step's large activations (33 MB at batch 256, over its 32 MB limit) back
     to the OS when they are freed and the next step faults them in again; after keep_freed_memory() (which
-    engine.train calls on the CPU) they are reused in place."""
-    runs = {}
-    for mode in ("default", "keep"):
-        out = subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True, text=True, check=True,
-                             env={**os.environ, "OMP_NUM_THREADS": "1"})
-        applied, faults = out.stdout.split()[:2]
-        runs[mode] = (applied, int(faults), out.stdout.strip())
-    if runs["keep"][0] != "True":
+    engine.train calls on the CPU) they are reused in place. Each measured in a fresh process."""
+    from mobilenet_edu.pagefaults import measure_step
+
+    default, keep = measure_step(keep=False, threads=1), measure_step(keep=True, threads=1)
+    assert default["applied"] is False and len(default["per_step"]) == 5
+    if not keep["applied"]:
         pytest.skip("not glibc: mallopt does not apply")
-    assert runs["keep"][1] * 4 < runs["default"][1], runs
+    assert keep["faults"] * 4 < default["faults"], (default, keep)
+
+
+def test_page_fault_probe_errors_are_one_line():
+    from mobilenet_edu.pagefaults import measure_step
+
+    with pytest.raises(MobileNetError, match="steps must be at least 1"):
+        measure_step(keep=True, steps=0)
+    if sys.platform.startswith("linux"):
+        with pytest.raises(MobileNetError, match="probe failed: .*width"):
+            measure_step(keep=True, width=-1)
 
 
 def test_progressive_resizing_trains_small_first_then_full_size(cli, tmp_path):
