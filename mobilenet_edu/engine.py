@@ -54,7 +54,8 @@ class TrainConfig:
     schedule: str = "onecycle"  # onecycle | cosine | exp (the paper's RMSprop style: x0.94 every 2 epochs)
     cutout: int = 0
     # Progressive resizing: every epoch but the last full_res_epochs trains on images shrunk to low_res px (cheap:
-    # about 0.7x the time of a 32 px epoch at 24 px); the last ones, and every evaluation, are at full size.
+    # 0.6-0.75x the time of a 32 px epoch at 24 px, measured on 2 cores); the last ones, and every evaluation, are
+    # at full size.
     low_res: int = 0
     full_res_epochs: int = 0
     val_split: int = 0
@@ -349,10 +350,11 @@ def _freeze_bn(model: nn.Module) -> None:
 def keep_freed_memory() -> bool:
     """Ask the C library's allocator (glibc, Linux) to keep freed memory for reuse instead of handing it back.
 
-    By default glibc gives every block over 32 MB back to the operating system when it is freed, and trims
-    the top of the heap too; a CPU training step frees its activations and allocates them again in the next
-    step, so each step page-faults the same memory back in (about 0.2 million faults a step here, and
-    ~1.2x the training speed when they are gone: measured on 2 cores with batch 256). After this call freed
+    By default glibc gives every block of 32 MiB or more back to the operating system when it is freed, and
+    trims the top of the heap too; a CPU training step frees its activations and allocates them again in the
+    next step, so each step page-faults the same memory back in (0.08-0.28 million faults a step in our
+    measurements, and 1.03-1.26x the training speed when they are gone: measured on 2 cores with batch 256;
+    ``mobilenet_edu.pagefaults`` measures it). After this call freed
     blocks stay with the process for reuse (the resident memory stays near its peak until the process
     ends). Returns False where it does not apply (no glibc: macOS, Windows, musl).
     """
@@ -370,8 +372,9 @@ def keep_freed_memory() -> bool:
 
 
 def amp_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:
-    """Mixed precision for CUDA: bfloat16 where the GPU has it, else float16 (with loss scaling); none on
-    CPU and MPS, where float32 is as fast or faster for this network (measured on the CPU in notebook 07)."""
+    """Mixed precision for CUDA: bfloat16 where the GPU has it, else float16 (with loss scaling). None on the
+    CPU, where bfloat16 autocast ran at about half the speed of float32 for this network (measured for the
+    README), and none on Apple's MPS (not measured there, so it keeps the plain float32 path)."""
     if not enabled or device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
