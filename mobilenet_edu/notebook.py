@@ -65,3 +65,17 @@ def quiet_native_output() -> Iterator[None]:
         os.dup2(saved[1], 2)
         for fd in (*saved, devnull):
             os.close(fd)
+
+
+def peak_memory(children: bool = False) -> int | None:
+    """Peak resident memory in bytes of this process (``children=True``: of its largest finished child process),
+    as the kernel counts it; None where Python has no ``resource`` module (Windows), so a lesson can say so.
+
+    ``ru_maxrss`` is in bytes on macOS and in kilobytes on Linux and the BSDs.
+    """
+    try:
+        import resource
+    except ImportError:
+        return None
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    return resource.getrusage(who).ru_maxrss * (1 if sys.platform == "darwin" else 1024)

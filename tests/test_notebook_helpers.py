@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from mobilenet_edu import MobileNetError
-from mobilenet_edu.notebook import quiet_native_output, report
+from mobilenet_edu.notebook import peak_memory, quiet_native_output, report
 
 
 def test_report_prints_a_user_mistake_as_one_line(capsys):
@@ -44,3 +44,27 @@ def test_quiet_native_output_keeps_exceptions_and_restores_streams():
     with pytest.raises(MobileNetError, match="kept"), quiet_native_output():
         raise MobileNetError("kept")
     assert (sys.stdout, sys.stderr) == (stdout, stderr)
+
+
+def test_peak_memory_grows_with_a_large_allocation_and_is_none_without_resource(monkeypatch):
+    import builtins
+
+    # A fresh process: this one's peak may already be higher than anything allocated here.
+    probe = ("from mobilenet_edu.notebook import peak_memory\n"
+             "before = peak_memory()\n"
+             "block = bytearray(600 * 2**20)\n"  # zero-filled, so every page is touched and resident
+             "print(before, peak_memory())")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    before, after = map(int, out.split())
+    assert 0 < before and after >= before + 400 * 2**20, (before, after)
+    assert peak_memory(children=True) >= after  # that process is a finished child of this one
+
+    real_import = builtins.__import__
+
+    def no_resource(name, *args, **kwargs):  # what Windows' Python does
+        if name == "resource":
+            raise ImportError("No module named 'resource'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_resource)
+    assert peak_memory() is None
