@@ -523,8 +523,14 @@ def train(cfg: TrainConfig, progress=True, return_model: bool = False):
             ck = box[0]
     if ck is not None:
         load_state_checked(model, ck["model"], f"checkpoint {ckpt_path}")
+        # The checkpoint brings back the momentum buffers; the settings (--lr, --weight-decay, ...) are this
+        # run's, so a resumed run with a rescaled --lr really uses it (a state dict would restore the old ones).
+        settings = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
         opt.load_state_dict(ck["optimizer"])
+        for g, own in zip(opt.param_groups, settings):
+            g.update(own)
         sched.load_state_dict(ck["scheduler"])
+        sched.base_lrs = [g["initial_lr"] for g in opt.param_groups]
         start_epoch, elapsed_before, history = ck["epoch"], ck.get("elapsed", 0.0), ck.get("history", [])
         # The step count depends on the world size (global batch); put the schedule where this run's steps say.
         start_step = start_epoch * steps_per_epoch

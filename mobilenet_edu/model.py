@@ -2,8 +2,8 @@
 
 The network is the paper's Table 1: a 3x3 stride-2 stem convolution with 32 channels, then 13
 depthwise-separable blocks, global average pooling and a linear classifier. Table 1 prints "s2" on the
-last depthwise layer (1024 -> 1024); that is a misprint (the output would be 3.5x3.5), so the last block
-has stride 1, as in every released implementation.
+last depthwise layer (1024 -> 1024); that is a misprint (the 7x7 map would become 4x4, yet the next row and
+the 7x7 pooling read 7x7), so the last block has stride 1, as in every released implementation.
 """
 
 from __future__ import annotations
@@ -129,11 +129,11 @@ def feature_info(blocks: nn.Sequential, small_input: bool) -> list[dict]:
 
 
 class MobileNetV1(nn.Module):
-    """MobileNet v1 with the paper's width multiplier (``width`` = alpha) and any input size >= 32.
+    """MobileNet v1 with the paper's width multiplier (``width`` = alpha), for any input of at least 32 px.
 
     ``small_input=True`` is the variant for 32x32 images (CIFAR): the stem has stride 1 instead of 2, so
     the feature maps are 32, 16, 8, 4, 2 pixels instead of being upscaled from 32 to 224 first (the
-    tutorial's approach, about 12x the compute). ``act="relu6"`` matches TF-slim and timm.
+    tutorial's approach, 12.2x the mult-adds); it takes inputs from 16 px. ``act="relu6"`` matches TF-slim and timm.
     """
 
     def __init__(self, num_classes: int = 1000, width: float = 1.0, in_chans: int = 3,
@@ -166,7 +166,7 @@ class MobileNetV1(nn.Module):
                     small_input=self.small_input, act=self.act, dropout=self.drop_rate)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Stem and the 13 blocks: the last feature map (N, num_features, H/32, W/32)."""
+        """Stem and the 13 blocks: the last feature map (N, num_features, H/32, W/32; H/16, W/16 with small_input)."""
         if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
             check_input(self, x)
         return self.blocks(self.stem(x))

@@ -225,3 +225,20 @@ def test_progressive_resizing_bad_settings_get_one_line(cli, tmp_path, flags, ne
     assert_one_line_error(cli("train", "--data", "synthetic", "--epochs", "2", "--out", tmp_path / "x", *flags, *FAST),
                           needle)
     assert not (tmp_path / "x" / "weights.safetensors").exists()
+
+
+def test_resume_uses_this_runs_learning_rate(tmp_path):
+    """Resuming with another --lr (a rescaled one after changing the global batch, lesson 10) trains with it:
+    the checkpoint restores momentum buffers and the schedule's position, not the old settings."""
+    from mobilenet_edu.data import build_data
+    from mobilenet_edu.engine import lr_factor, recipe, train
+
+    spe = len(build_data("synthetic", None, 32, 500, small_input=True, synthetic_size=512).train)
+    base = dict(data="synthetic", width=0.25, batch_size=32, threads=1, epochs=3, out=str(tmp_path / "run"))
+    first = train(recipe("full", **base, lr=0.05, max_steps=spe), progress=False)
+    assert [r["epoch"] for r in first["history"]] == [1]
+    assert first["history"][0]["lr"] == pytest.approx(0.05 * lr_factor(spe, 3 * spe, 0.25, "onecycle", spe))
+    second = train(recipe("full", **base, lr=0.2, weight_decay=0.0, resume=True, max_steps=2 * spe), progress=False)
+    assert [r["epoch"] for r in second["history"]] == [1, 2]
+    assert second["history"][1]["lr"] == pytest.approx(0.2 * lr_factor(2 * spe, 3 * spe, 0.25, "onecycle", spe))
+    assert second["recipe"]["lr"] == 0.2
