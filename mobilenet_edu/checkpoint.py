@@ -138,7 +138,7 @@ def load_weights(path: str | os.PathLike) -> MobileNetV1:
 
 
 def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
-    """Atomically write resumable training state (model, optimizer, scheduler, RNG, epoch)."""
+    """Atomically write resumable training state (model, optimizer, RNG, epoch; the schedule follows from the epoch)."""
     return atomic_write(path, lambda t: torch.save(state, t))
 
 

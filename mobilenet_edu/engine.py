@@ -529,10 +529,9 @@ def train(cfg: TrainConfig, progress=True, return_model: bool = False):
         opt.load_state_dict(ck["optimizer"])
         for g, own in zip(opt.param_groups, settings):
             g.update(own)
-        sched.load_state_dict(ck["scheduler"])
-        sched.base_lrs = [g["initial_lr"] for g in opt.param_groups]
         start_epoch, elapsed_before, history = ck["epoch"], ck.get("elapsed", 0.0), ck.get("history", [])
-        # The step count depends on the world size (global batch); put the schedule where this run's steps say.
+        # The schedule is a function of the step, so this run's lr (sched.base_lrs) and its steps per epoch (they
+        # depend on the world size: the global batch) place it; the checkpoint's scheduler state is not needed.
         start_step = start_epoch * steps_per_epoch
         sched.last_epoch = start_step
         for g, base in zip(opt.param_groups, sched.base_lrs):
@@ -611,7 +610,7 @@ def train(cfg: TrainConfig, progress=True, return_model: bool = False):
         whole_epoch = cfg.max_steps is None or step < cfg.max_steps or step % steps_per_epoch == 0
         if main and whole_epoch:  # a run cut short by --max-steps mid-epoch leaves no resumable state
             save_checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                             "scheduler": sched.state_dict(), "rng": _rng_state(), "epoch": epoch + 1,
+                             "rng": _rng_state(), "epoch": epoch + 1,
                              "elapsed": row["elapsed_s"], "history": history, "world_size": world,
                              "config": _plain(asdict(cfg))}, ckpt_path)
         if world > 1:
