@@ -264,7 +264,7 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None):
     """
     import io
 
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     if isinstance(source, (bytes, bytearray)):
         label, opener = name or "upload", lambda: io.BytesIO(source)
@@ -282,14 +282,33 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None):
             warnings.simplefilter("ignore")
             with Image.open(opener()) as img:
                 img.load()
-                return pil_to_rgb(img)
+                # A phone stores a portrait photo as a landscape one plus an EXIF note "turn me": apply it.
+                return pil_to_rgb(ImageOps.exif_transpose(img))
     except MemoryError:
         raise MobileNetError(f"cannot read image {label}: not enough memory to decode it") from None
     except Exception as e:  # every decoder failure is the same to the user: not a readable image
         detail = str(e).splitlines()[0] if str(e) else "no detail"
         # PIL names an in-memory file by its object's address ("<_io.BytesIO object at 0x7f...>"): say its name.
         detail = re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", repr(label), detail)
-        raise MobileNetError(f"cannot read image {label}: {type(e).__name__}: {detail}") from None
+        hint = " (HEIC/HEIF photos, as iPhones save them, need converting to JPEG or PNG first)" if _is_heif(
+            source, label) else ""
+        raise MobileNetError(f"cannot read image {label}: {type(e).__name__}: {detail}{hint}") from None
+
+
+def _is_heif(source, label: str) -> bool:
+    """Whether a file is HEIC/HEIF (or AVIF), which Pillow cannot decode without a plug-in."""
+    if str(label).lower().endswith((".heic", ".heif", ".avif")):
+        return True
+    if isinstance(source, (bytes, bytearray)):
+        head = bytes(source[:12])
+    else:
+        try:
+            with open(source, "rb") as f:
+                head = f.read(12)
+        except OSError:
+            return False
+    return head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1",
+                                                   b"avif")
 
 
 def scan_folder(root: Path) -> tuple[list[str], list[tuple[str, int]]]:

@@ -103,3 +103,39 @@ def test_any_pil_mode_becomes_rgb(mode):
     assert out.mode == "RGB" and out.size == (30, 20)
     if mode in ("L", "I;16", "RGB"):
         assert abs(np.asarray(out)[..., 0].astype(int) - arr.astype(int)).max() <= 1
+
+
+def test_a_phone_photo_is_turned_upright(tmp_path):
+    # A phone saves a portrait photo as landscape pixels plus the EXIF tag Orientation = 6 ("turn 90° clockwise").
+    from PIL import Image
+
+    from mobilenet_edu.data import open_image
+
+    pixels = np.zeros((20, 40, 3), np.uint8)
+    pixels[:, :20] = (255, 0, 0)  # left half red as stored, so the top half once turned clockwise
+    img = Image.fromarray(pixels)
+    exif = img.getexif()
+    exif[0x0112] = 6
+    img.save(tmp_path / "portrait.jpg", exif=exif, quality=95)
+    upright = open_image(tmp_path / "portrait.jpg")
+    assert upright.size == (20, 40)  # width 20, height 40: standing
+    arr = np.asarray(upright).astype(int)
+    assert arr[:20, :, 0].mean() > 200 and arr[20:, :, 0].mean() < 50  # the red half is on top
+    stored = open_image((tmp_path / "portrait.jpg").read_bytes(), "portrait.jpg")  # an upload: the same
+    assert stored.size == (20, 40)
+
+
+def test_a_heic_photo_gets_a_hint(tmp_path):
+    from mobilenet_edu.data import open_image
+
+    heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64)  # the start of an iPhone photo
+    for source, name in ((heic, "IMG_0001.HEIC"), (heic, "photo.jpg")):  # named as it is, or renamed
+        with pytest.raises(MobileNetError, match="HEIC/HEIF") as e:
+            open_image(source, name)
+        assert "\n" not in str(e.value)
+    (tmp_path / "IMG_0002.jpg").write_bytes(heic)
+    with pytest.raises(MobileNetError, match="HEIC/HEIF"):
+        open_image(tmp_path / "IMG_0002.jpg")
+    with pytest.raises(MobileNetError) as e:  # a broken JPEG gets no such hint
+        open_image(b"\xff\xd8\xff\xe0 not really", "broken.jpg")
+    assert "HEIC" not in str(e.value)
