@@ -290,8 +290,8 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None):
         detail = str(e).splitlines()[0] if str(e) else "no detail"
         # PIL names an in-memory file by its object's address ("<_io.BytesIO object at 0x7f...>"): say its name.
         detail = re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", repr(label), detail)
-        hint = " (HEIC/HEIF photos, as iPhones save them, need converting to JPEG or PNG first)" if _is_heif(
-            source, label) else ""
+        heif = _is_heif(source, label)
+        hint = " (HEIC/HEIF photos, as iPhones save them, need converting to JPEG or PNG first)" if heif else ""
         raise MobileNetError(f"cannot read image {label}: {type(e).__name__}: {detail}{hint}") from None
 
 
