@@ -110,7 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", help="start from weights: ours (.safetensors) or a timm MobileNet v1 "
                    "state dict (.pth/.safetensors); the classifier is replaced if the class count differs")
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: CUDA, then MPS, then CPU)")
-    p.add_argument("--no-amp", dest="amp", action="store_false", help="no mixed precision on CUDA")
+    p.add_argument("--no-amp", dest="amp", action="store_false",
+                   help="no mixed precision (neither CUDA's nor the CPU's of --cpu-amp)")
+    p.add_argument("--cpu-amp", dest="cpu_amp", action="store_true",
+                   help="on a CPU with bf16 instructions (AVX512-BF16, AMX): pointwise convolutions in bfloat16, "
+                   "depthwise ones in float32 (the classroom recipe's choice)")
+    p.add_argument("--no-cpu-amp", dest="cpu_amp", action="store_false", help="the CPU trains in float32 throughout")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--workers", type=int, help="image-folder decoding processes")
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across processes (GPU only)")

@@ -215,6 +215,53 @@ def test_progressive_resizing_trains_small_first_then_full_size(cli, tmp_path):
     assert load_weights(run / "weights.safetensors")(torch.randn(1, 3, 32, 32)).shape == (1, 10)
 
 
+def test_cpu_amp_runs_pointwise_in_bfloat16_and_depthwise_in_float32():
+    """The classroom recipe's CPU mixed precision: under autocast the 1x1 convolutions and the classifier compute in
+    bfloat16, the depthwise ones and the 3-channel stem in float32 (oneDNN's bf16 depthwise backward is slow), every
+    gradient is float32 like its weight, and autocast is still on after the forward pass."""
+    from mobilenet_edu.engine import amp_dtype, cpu_has_bf16, float32_thin_convs
+    from mobilenet_edu.model import MobileNetV1
+
+    cpu = torch.device("cpu")
+    assert amp_dtype(cpu) is None and amp_dtype(cpu, enabled=False, cpu=True) is None
+    assert amp_dtype(cpu, cpu=True) == (torch.bfloat16 if cpu_has_bf16() else None)
+    torch.manual_seed(0)
+    m = MobileNetV1(10, width=0.25, small_input=True)
+    assert float32_thin_convs(m) == 14  # the stem and 13 depthwise convolutions
+    out_dtype = {}
+    for name, mod in m.named_modules():
+        if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)):
+            mod.register_forward_hook(lambda mod, args, out, name=name: out_dtype.__setitem__(name, out.dtype))
+    x = torch.randn(4, 3, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = m(x)
+        assert torch.is_autocast_enabled("cpu")
+    assert out_dtype["stem.0"] == torch.float32 and out_dtype["classifier"] == torch.bfloat16
+    for i in range(13):
+        assert out_dtype[f"blocks.{i}.dw.0"] == torch.float32 and out_dtype[f"blocks.{i}.pw.0"] == torch.bfloat16
+    logits.float().logsumexp(1).sum().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in m.parameters())
+    # Without autocast the hooks change nothing: the same float32 network as before.
+    with torch.no_grad():
+        plain = MobileNetV1(10, width=0.25, small_input=True)
+        plain.load_state_dict(m.state_dict())
+        m.eval(), plain.eval()
+        assert torch.equal(m(x), plain(x)) and out_dtype["blocks.0.pw.0"] == torch.float32
+
+
+def test_training_with_cpu_amp_learns_and_says_so(cli, tmp_path):
+    from mobilenet_edu.engine import cpu_has_bf16
+
+    run = tmp_path / "run"
+    r = cli("train", "--data", "synthetic", "--epochs", "2", "--cpu-amp", "--out", run, "--no-tta", *FAST)
+    assert r.returncode == 0, r.stderr[-2000:]
+    card = json.loads((run / "card.json").read_text())
+    assert card["recipe"]["cpu_amp"] is True
+    assert ("(bfloat16)" in r.stdout) == cpu_has_bf16(), r.stdout[:400]
+    losses = [row["train_loss"] for row in card["history"]]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
 @pytest.mark.parametrize("flags, needle", [
     (["--low-res", "24", "--full-res-epochs", "0"], "--full-res-epochs >= 1"),
     (["--low-res", "-1"], "--low-res"),
