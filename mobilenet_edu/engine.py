@@ -413,8 +413,9 @@ def _f32_exit(module, args, out):
 def float32_thin_convs(model: nn.Module) -> int:
     """Under CPU autocast, run the convolutions with few input channels per group (the depthwise ones and the
     3-channel stem) in float32; returns how many. Measured on a 2-core AMD EPYC (AVX512-BF16): oneDNN's bf16
-    depthwise backward is about 10x slower than float32, so plain bf16 autocast halved the training speed, while
-    bf16 pointwise convolutions with these in float32 trained 1.2x faster than float32 throughout."""
+    depthwise backward is many times slower than float32 (6-47x per layer), so plain bf16 autocast halved the
+    training speed, while bf16 pointwise convolutions with these in float32 trained 1.2x faster than float32
+    throughout."""
     n = 0
     for m in model.modules():
         if isinstance(m, nn.Conv2d) and m.in_channels // m.groups < 8:
