@@ -241,6 +241,13 @@ def test_cpu_amp_runs_pointwise_in_bfloat16_and_depthwise_in_float32():
         assert out_dtype[f"blocks.{i}.dw.0"] == torch.float32 and out_dtype[f"blocks.{i}.pw.0"] == torch.bfloat16
     logits.float().logsumexp(1).sum().backward()
     assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in m.parameters())
+    # A convolution that raises (a wrong channel count) leaves autocast as it found it, inside and outside autocast.
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with pytest.raises(RuntimeError):
+            m.blocks[0].dw(torch.randn(1, 5, 8, 8))
+        assert torch.is_autocast_enabled("cpu")
+    m.blocks[0].dw(torch.randn(1, m.blocks[0].dw[0].in_channels, 8, 8))
+    assert not torch.is_autocast_enabled("cpu") and out_dtype["blocks.0.dw.0"] == torch.float32
     # Without autocast the hooks change nothing: the same float32 network as before.
     with torch.no_grad():
         plain = MobileNetV1(10, width=0.25, small_input=True)
