@@ -248,7 +248,7 @@ def test_cpu_amp_runs_pointwise_in_bfloat16_and_depthwise_in_float32():
         assert torch.is_autocast_enabled("cpu")
     m.blocks[0].dw(torch.randn(1, m.blocks[0].dw[0].in_channels, 8, 8))
     assert not torch.is_autocast_enabled("cpu") and out_dtype["blocks.0.dw.0"] == torch.float32
-    # Without autocast the hooks change nothing: the same float32 network as before.
+    # Without autocast the float32 forwards change nothing: the same float32 network as before.
     with torch.no_grad():
         plain = MobileNetV1(10, width=0.25, small_input=True)
         plain.load_state_dict(m.state_dict())
