@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import io
 import os
 import sys
@@ -79,3 +81,27 @@ def peak_memory(children: bool = False) -> int | None:
         return None
     who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
     return resource.getrusage(who).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+
+
+def resident_memory() -> int | None:
+    """Resident memory in bytes that this process holds now (Linux: ``/proc/self/statm``); None elsewhere."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def release_freed_memory() -> bool:
+    """Hand memory that Python and PyTorch have freed back to the operating system (glibc's ``malloc_trim``).
+
+    Freeing a tensor returns its memory to the C library's allocator, not to the operating system: glibc keeps
+    most freed blocks below 32 MiB for the next allocation, so the process stays as large as its busiest moment
+    and a later cell's peak stacks on top of an earlier one's. Returns whether memory was handed back; False
+    where it does not apply (no glibc: macOS, Windows, musl) or nothing could be.
+    """
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return False
+    return trim(0) == 1
