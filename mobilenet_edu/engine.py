@@ -552,6 +552,9 @@ def train(cfg: TrainConfig, progress=True, return_model: bool = False):
     amp = amp_dtype(device, cfg.amp, cpu=cfg.cpu_amp)
     if amp is not None and device.type == "cpu":
         float32_thin_convs(model)
+    elif device.type == "cpu" and cfg.amp and cfg.cpu_amp and main and progress is not False:
+        print("--cpu-amp: this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), so it trains in float32 "
+              "(about 1.1x the time of the classroom recipe's measured run)", flush=True)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
 
     start_epoch, elapsed_before, history = 0, 0.0, []

@@ -269,6 +269,18 @@ def test_training_with_cpu_amp_learns_and_says_so(cli, tmp_path):
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
 
 
+def test_cpu_amp_without_bf16_instructions_says_it_trains_in_float32(monkeypatch, capsys, tmp_path):
+    from mobilenet_edu import engine
+
+    monkeypatch.setattr(engine, "cpu_has_bf16", lambda: False)  # what a CPU without AVX512-BF16 or AMX reports
+    cfg = engine.TrainConfig(data="synthetic", width=0.25, batch_size=32, threads=1, epochs=1, max_steps=1,
+                             cpu_amp=True, device="cpu", tta=False, out=str(tmp_path / "run"))
+    card = engine.train(cfg)
+    out = capsys.readouterr().out
+    assert "no bfloat16 instructions" in out and "float32" in out, out
+    assert card["recipe"]["cpu_amp"] is True and "bfloat16" not in str(card.get("amp"))
+
+
 @pytest.mark.parametrize("flags, needle", [
     (["--low-res", "24", "--full-res-epochs", "0"], "--full-res-epochs >= 1"),
     (["--low-res", "-1"], "--low-res"),
