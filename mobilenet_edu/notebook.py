@@ -93,12 +93,13 @@ def resident_memory() -> int | None:
 
 
 def release_freed_memory() -> bool:
-    """Hand memory that Python and PyTorch have freed back to the operating system (glibc's ``malloc_trim``).
+    """Hand memory freed through the C library's ``malloc`` (PyTorch tensors, large Python objects) back to the
+    operating system (glibc's ``malloc_trim``).
 
     Freeing a tensor returns its memory to the C library's allocator, not to the operating system: glibc keeps
-    most freed blocks below 32 MiB for the next allocation, so the process stays as large as its busiest moment
-    and a later cell's peak stacks on top of an earlier one's. Returns whether memory was handed back; False
-    where it does not apply (no glibc: macOS, Windows, musl) or nothing could be.
+    freed blocks below 32 MiB for later allocations that fit them, so the process stays close to its largest size
+    and what a later cell needs beyond those blocks stacks on top of an earlier cell's peak. Returns whether
+    memory was handed back; False where it does not apply (no glibc: macOS, Windows, musl) or nothing could be.
     """
     try:
         trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
