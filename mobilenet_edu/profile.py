@@ -35,14 +35,10 @@ def conv_macs(conv: nn.Conv2d, out_h: int, out_w: int) -> int:
 
 
 @torch.no_grad()
-def profile(model: MobileNetV1, resolution: int = 224) -> dict:
-    """Per-layer rows and totals for one ``resolution`` x ``resolution`` image.
-
-    As in the paper, the per-type parameter counts include only conv/linear weight tensors (no BN, no
-    bias); ``params`` counts every trainable parameter. Mult-adds count conv and linear layers only.
-    """
-    if resolution < MIN_INPUT:
-        raise MobileNetError(f"resolution {resolution} px is below the minimum of {MIN_INPUT}")
+def layer_rows(model: nn.Module, resolution: int, in_chans: int = 3) -> list[dict]:
+    """One row per convolution and linear layer that one ``resolution`` x ``resolution`` image passes through,
+    in the order it passes: name, Table 2 type, output shape, weight count and mult-adds. Works for any network
+    built of ``nn.Conv2d`` and ``nn.Linear`` layers (VGG, the tutorial's network), not only ``MobileNetV1``."""
     rows: list[dict] = []
     hooks = []
     for name, m in model.named_modules():
@@ -59,11 +55,28 @@ def profile(model: MobileNetV1, resolution: int = 224) -> dict:
     was = model.training
     model.eval()
     try:
-        model(torch.zeros(1, model.in_chans, resolution, resolution))
+        model(torch.zeros(1, in_chans, resolution, resolution))
     finally:
         for h in hooks:
             h.remove()
         model.train(was)
+    return rows
+
+
+def count_macs(model: nn.Module, resolution: int, in_chans: int = 3) -> int:
+    """Mult-adds of one ``resolution`` x ``resolution`` image through any conv/linear network (``layer_rows``)."""
+    return sum(r["macs"] for r in layer_rows(model, resolution, in_chans))
+
+
+def profile(model: MobileNetV1, resolution: int = 224) -> dict:
+    """Per-layer rows and totals for one ``resolution`` x ``resolution`` image.
+
+    As in the paper, the per-type parameter counts include only conv/linear weight tensors (no BN, no
+    bias); ``params`` counts every trainable parameter. Mult-adds count conv and linear layers only.
+    """
+    if resolution < MIN_INPUT:
+        raise MobileNetError(f"resolution {resolution} px is below the minimum of {MIN_INPUT}")
+    rows = layer_rows(model, resolution, model.in_chans)
     by_type = {t: {"params": 0, "macs": 0} for t in LAYER_TYPES}
     for r in rows:
         by_type[r["type"]]["params"] += r["params"]

@@ -21,6 +21,31 @@ def quick() -> bool:
     return any(os.environ.get(v, "").strip().lower() in _TRUE for v in QUICK_VARS)
 
 
+# Every size that the quick switch shrinks, in one place: name -> (full run, quick run). Lessons ask
+# ``size(name)`` and run the same code either way, so they hold no ``if quick`` branches of their own.
+SIZES: dict[str, tuple] = {
+    # timing (mobilenet_edu.timing.compare): interleaved rounds, and min_run_time of one measurement in seconds
+    "timing_rounds": (3, 1),
+    "timing_seconds": (0.5, 0.05),
+    # evaluations: test images used (10,000: all of them)
+    "test_images": (10_000, 1_000),
+    # training: training images used (50,000: all of them), and the recipe a lesson trains with
+    "train_images": (50_000, 512),
+    "recipe": ("classroom", "quick"),
+    # lesson 06: batches of each loader timed (65 batches of 256 is a third of an epoch)
+    "loader_batches": (65, 5),
+    # lesson 09: test images checked for parity, and timed calls per backend
+    "parity_images": (10_000, 2_000),
+    "latency_iters": (40, 6),
+}
+
+
+def size(name: str):
+    """``SIZES[name]``'s full-run value, or its quick value under the quick switch."""
+    full, small = SIZES[name]
+    return small if quick() else full
+
+
 def _checkout_data() -> Path | None:
     """``<repository>/data`` when the package runs from a checkout (editable install), else None."""
     root = Path(__file__).resolve().parent.parent

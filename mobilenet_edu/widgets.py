@@ -16,15 +16,13 @@ cells with classes ``mnedu-width``, ``mnedu-resolution``, ``mnedu-params``, ``mn
 from __future__ import annotations
 
 import functools
-import statistics
-import time
 from html import escape
 
 import torch
 
 from .model import MobileNetV1
 from .profile import profile
-from .settings import quick
+from .timing import Timing, time_it
 
 ALPHA_SLIDER_CLASS = "mnedu-alpha-slider"
 RESOLUTION_SLIDER_CLASS = "mnedu-resolution-slider"
@@ -43,26 +41,13 @@ PAPER_TABLES_6_7: dict[tuple[float, int], tuple[int, float, float]] = {
 }
 
 
-def default_latency_iters() -> int:
-    """Timed forward passes per latency figure: 7 (their median), or 2 under the quick switch."""
-    return 2 if quick() else 7
-
-
 @torch.no_grad()
-def measure_latency_ms(model: MobileNetV1, resolution: int, iters: int) -> float:
-    """Median wall time in ms of ``iters`` forward passes of one image (batch 1, eval mode, no autograd).
-
-    One untimed pass comes first: the first call pays for memory allocation, not for the network.
-    """
+def measure_latency(model: MobileNetV1, resolution: int, threads: int | None = None, rounds: int = 1) -> Timing:
+    """Forward-pass time of one image (batch 1, eval mode, no autograd), with ``timing.time_it``
+    (``torch.utils.benchmark``: warm-up, ``threads`` threads, median and IQR)."""
     model.eval()
     x = torch.zeros(1, model.in_chans, resolution, resolution)
-    model(x)
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        model(x)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return time_it(lambda: model(x), label=f"alpha {model.width:g}, {resolution} px", threads=threads, rounds=rounds)
 
 
 @functools.lru_cache(maxsize=256)
@@ -71,22 +56,22 @@ def _cost(width: float, resolution: int, num_classes: int) -> tuple[int, int]:
     return p["params"], p["macs"]
 
 
-def multiplier_readout(width: float, resolution: int, latency_iters: int | None = None,
-                       num_classes: int = 1000) -> dict:
+def multiplier_readout(width: float, resolution: int, timed: bool = True, num_classes: int = 1000) -> dict:
     """Parameters, mult-adds and CPU latency of ``MobileNetV1(num_classes, width)`` on one ``resolution``² image.
 
-    ``latency_iters``: timed passes (None: ``default_latency_iters()``; 0: no timing, ``latency_ms`` is None).
+    ``timed=False``: no timing (``latency_ms`` is None), for tests that compare the counts.
     ``paper`` holds Table 6/7's (M mult-adds, M params, top-1 %) when the paper reports this pair, else None.
     The width is rounded to 4 decimals first, so a slider's 0.35000000000000003 counts as 0.35.
     """
     width, resolution = round(float(width), 4), int(resolution)
-    iters = default_latency_iters() if latency_iters is None else int(latency_iters)
     params, macs = _cost(width, resolution, num_classes)
     base_params, base_macs = _cost(1.0, 224, num_classes)
-    latency = measure_latency_ms(MobileNetV1(num_classes, width=width), resolution, iters) if iters > 0 else None
+    latency = measure_latency(MobileNetV1(num_classes, width=width), resolution) if timed else None
     return {"width": width, "resolution": resolution, "num_classes": num_classes,
             "params": params, "macs": macs, "params_vs_base": params / base_params, "macs_vs_base": macs / base_macs,
-            "latency_ms": latency, "latency_iters": iters, "threads": torch.get_num_threads(),
+            "latency_ms": latency.median * 1e3 if latency else None,
+            "latency_iqr_ms": latency.iqr * 1e3 if latency else None,
+            "latency_blocks": latency.blocks if latency else 0, "threads": torch.get_num_threads(),
             "paper": PAPER_TABLES_6_7.get((width, resolution)) if num_classes == 1000 else None}
 
 
@@ -96,7 +81,8 @@ def readout_html(r: dict) -> str:
         latency, how = "not measured", ""
     else:
         latency = f"{r['latency_ms']:.1f} ms"
-        how = f"median of {r['latency_iters']} passes, batch 1, {r['threads']} CPU thread(s)"
+        how = (f"median of {r['latency_blocks']} blocks (IQR {r['latency_iqr_ms']:.1f} ms), batch 1, "
+               f"{r['threads']} CPU thread(s)")
     if r["paper"] is None:
         paper = "not in the paper's Tables 6 and 7"
     else:
@@ -115,7 +101,7 @@ def readout_html(r: dict) -> str:
     return f"<div><div>{head}</div><table>{cells}</table></div>"
 
 
-def multiplier_explorer(width: float = 1.0, resolution: int = 224, latency_iters: int | None = None,
+def multiplier_explorer(width: float = 1.0, resolution: int = 224, timed: bool = True,
                         max_width: float = 1.5, resolutions: tuple[int, int, int] = (128, 224, 32)):
     """Sliders for alpha (0.25 .. ``max_width``, step 0.05) and the input size (``resolutions`` = min, max, step)
     above a readout of ``multiplier_readout``. Returns the ``ipywidgets.VBox``; the readout updates when a
@@ -132,11 +118,11 @@ def multiplier_explorer(width: float = 1.0, resolution: int = 224, latency_iters
     res = w.IntSlider(value=resolution, min=lo, max=hi, step=step, description="input size (px)",
                       continuous_update=False, style=style, layout=w.Layout(width="32em"))
     res.add_class(RESOLUTION_SLIDER_CLASS)
-    readout = w.HTML(readout_html(multiplier_readout(alpha.value, res.value, latency_iters)))
+    readout = w.HTML(readout_html(multiplier_readout(alpha.value, res.value, timed)))
     readout.add_class(READOUT_CLASS)
 
     def update(_change=None) -> None:
-        readout.value = readout_html(multiplier_readout(alpha.value, res.value, latency_iters))
+        readout.value = readout_html(multiplier_readout(alpha.value, res.value, timed))
 
     alpha.observe(update, names="value")
     res.observe(update, names="value")

@@ -288,7 +288,7 @@ def check_explorer(page, lab: Lab, shots: Path, alpha: str = "0.5") -> ExplorerC
 
 def expected_cells(width: float, resolution: int) -> dict[str, str]:
     """The readout's cells as the package formats them (``readout_html``), without the measured latency."""
-    r = multiplier_readout(width, resolution, latency_iters=0)
+    r = multiplier_readout(width, resolution, timed=False)
     html = readout_html(r)
     cells = {"width": f"{r['width']:.2f}", "resolution": str(r["resolution"]), "params": f"{r['params']:,}",
              "macs": f"{r['macs'] / 1e6:.1f} M"}
