@@ -5,7 +5,7 @@ from .model import BLOCKS, MobileNetV1, scale_channels
 from .timm_import import from_timm
 
 __version__ = "0.1.0"
-__all__ = ["BLOCKS", "MobileNetError", "MobileNetV1", "from_timm", "load_pretrained", "scale_channels"]
+__all__ = ["BLOCKS", "MobileNetError", "MobileNetV1", "doctor", "from_timm", "load_pretrained", "scale_channels"]
 
 
 def load_pretrained(name: str = "cifar10"):
@@ -13,3 +13,10 @@ def load_pretrained(name: str = "cifar10"):
     from .pretrained import load_pretrained as _lp
 
     return _lp(name)
+
+
+def doctor():
+    """Check this machine for the lessons: one [OK]/[WARN]/[FAIL] line per check, each with its fix."""
+    from .checkup import doctor as _doctor
+
+    return _doctor()

@@ -1,4 +1,5 @@
-"""`mobilenet-edu <verb>` or `python -m mobilenet_edu <verb>`: profile, train, eval, predict, export, bench."""
+"""`mobilenet-edu <verb>` or `python -m mobilenet_edu <verb>`: profile, train, eval, predict, export, bench; and for a
+class: doctor, data install, student-edition, site."""
 
 from __future__ import annotations
 
@@ -170,6 +171,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--peak-gflops", type=float, default=None, help="machine peak fp32 GFLOP/s (default: measured)")
     p.add_argument("--plot", default="bench.png")
     p.add_argument("--json", action="store_true")
+
+    sub.add_parser("doctor", help="check this machine for the lessons: one [OK]/[WARN]/[FAIL] line per check, "
+                   "with its fix; exit status 1 on any FAIL")
+
+    p = sub.add_parser("data", help="CIFAR-10 from a file: data install PATH")
+    data_sub = p.add_subparsers(dest="data_verb", metavar="ACTION", parser_class=Parser)
+    data_sub.required = True
+    q = data_sub.add_parser("install", help="check and install CIFAR-10 from the official cifar-10-python.tar.gz, "
+                            "its unpacked folder or a re-packed archive, where the lessons look ($MOBILENET_EDU_DATA, "
+                            "else the default data folder)")
+    q.add_argument("path", metavar="PATH")
+    q.add_argument("--data-dir", default=None, help="install under this folder instead (" + DATA_DIR_HELP + ")")
+
+    p = sub.add_parser("student-edition", help="every lesson with outputs cleared and the exercises' solutions "
+                       "replaced by empty answer cells")
+    p.add_argument("out", metavar="OUT", help="a new or empty folder (never the repository's notebooks/)")
+    p.add_argument("--force", action="store_true", help="write into a non-empty OUT, replacing files of the same names")
+
+    p = sub.add_parser("site", help="the offline HTML edition: an index and one page per lesson, from the committed "
+                       "outputs; opens from the disk with no network")
+    p.add_argument("out", metavar="OUT", help="a new or empty folder")
+    p.add_argument("--force", action="store_true", help="write into a non-empty OUT, replacing files of the same names")
     return ap
 
 
@@ -264,8 +287,36 @@ def cmd_bench(a) -> int:
     return 0
 
 
+def cmd_doctor(a) -> int:
+    from .checkup import main as doctor_main
+
+    return doctor_main()
+
+
+def cmd_data(a) -> int:
+    from .data import install_cifar10
+
+    install_cifar10(a.path, a.data_dir)
+    return 0
+
+
+def cmd_student_edition(a) -> int:
+    from .edition import student_edition
+
+    student_edition(a.out, force=a.force)
+    return 0
+
+
+def cmd_site(a) -> int:
+    from .site import build_site
+
+    build_site(a.out, force=a.force)
+    return 0
+
+
 COMMANDS = {"profile": cmd_profile, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
-            "export": cmd_export, "bench": cmd_bench}
+            "export": cmd_export, "bench": cmd_bench, "doctor": cmd_doctor, "data": cmd_data,
+            "student-edition": cmd_student_edition, "site": cmd_site}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ size or number of processes: 1 process x batch 2b and 2 processes x batch b see 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import MobileNetError
-from .settings import data_root
+from .settings import DATA_VAR, data_root
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_TGZ_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -54,6 +55,30 @@ def _find_cifar_dir(data_dir: Path) -> Path | None:
     return None
 
 
+def offline_routes(data_dir: str | os.PathLike) -> str:
+    """The three ways to CIFAR-10 when it is missing, in one sentence (the lessons, the CLI and the tests say it)."""
+    return (f"set {DATA_VAR} to a folder that holds cifar-10-batches-py/, or install a copy you were given with "
+            f"'python -m mobilenet_edu data install cifar-10-python.tar.gz', or connect to the network and run "
+            f"again (it downloads {CIFAR10_URL}, 170 MB, into {data_dir})")
+
+
+def find_cifar10(data_dir: str | os.PathLike) -> Path | None:
+    """The ``cifar-10-batches-py/`` folder under ``data_dir`` (or ``data_dir`` itself), or None; nothing is read."""
+    return _find_cifar_dir(Path(data_dir).expanduser())
+
+
+def download_reachable(timeout: float = 3.0) -> bool:
+    """Whether CIFAR-10's download site answers a TCP connection within ``timeout`` seconds (no data sent)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        socket.create_connection((urlsplit(CIFAR10_URL).hostname, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
 def download_cifar10(data_dir: Path) -> Path:
     """Download and unpack the official archive into ``data_dir`` (torchvision's downloader)."""
     from torchvision.datasets.utils import download_and_extract_archive
@@ -67,30 +92,66 @@ def download_cifar10(data_dir: Path) -> Path:
             data_dir.rmdir()  # leave no empty folder behind a failed download
         raise MobileNetError(
             f"CIFAR-10 is not in {data_dir} and could not be downloaded ({type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else 'no detail'}); put the official "
-            f"'cifar-10-batches-py' folder (from {CIFAR10_URL}) under {data_dir}") from None
+            f"{str(e).splitlines()[0] if str(e) else 'no detail'}); {offline_routes(data_dir)}") from None
     found = _find_cifar_dir(data_dir)
     if found is None:
         raise MobileNetError(f"downloaded CIFAR-10 but found no cifar-10-batches-py/ under {data_dir}")
     return found
 
 
-def _read_batches(folder: Path, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles a CIFAR-10 batch and nothing else: numpy arrays and plain data. Any other class is refused, so
+    a file handed around on a USB stick cannot run code when it is read."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: not part of a CIFAR-10 batch")
+        return super().find_class(module, name)
+
+
+SPLITS = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+SPLIT_SIZES = {"train": 50_000, "test": 10_000}
+
+
+def _read_batches(folder: Path, names: list[str], where: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for name in names:
         path = folder / name
+        label = f"{where}: {name}" if where else str(path)
         if not path.is_file():
-            raise MobileNetError(f"CIFAR-10 file missing: {path}")
+            raise MobileNetError(f"CIFAR-10 file missing: {label}")
         try:
             with open(path, "rb") as f:
-                d = pickle.load(f, encoding="bytes")  # noqa: S301 - the content hash is checked below
+                d = _BatchUnpickler(f, encoding="bytes").load()
             xs.append(np.asarray(d[b"data"], dtype=np.uint8))
             ys.append(np.asarray(d[b"labels"], dtype=np.uint8))
         except MobileNetError:
             raise
         except Exception as e:
-            raise MobileNetError(f"cannot read CIFAR-10 file {path}: {type(e).__name__}: {e}") from None
+            raise MobileNetError(f"cannot read CIFAR-10 file {label}: {type(e).__name__}: {e}") from None
     return np.concatenate(xs), np.concatenate(ys)
+
+
+def _checked_split(folder: Path, split: str, check: bool = True, where: str | None = None):
+    """One split's pixels (N, 3072) and labels, checked for shape, label range and (``check``) content hash."""
+    x, y = _read_batches(folder, SPLITS[split], where)
+    where = where or str(folder)
+    n = SPLIT_SIZES[split]
+    if x.ndim != 2 or x.shape[1] != 3 * 32 * 32 or len(y) != len(x):
+        raise MobileNetError(f"CIFAR-10 {split} data in {where} has shape {x.shape} with {len(y)} labels; "
+                             f"expected ({n}, 3072) pixels (32 x 32 x 3) and as many labels")
+    if len(x) != n or (len(y) and int(y.max()) > 9):
+        raise MobileNetError(f"CIFAR-10 {split} data in {where} has {len(x):,} images with labels up to "
+                             f"{int(y.max()) if len(y) else 'none'}; expected {n:,} images with labels 0-9")
+    if check:
+        got = (hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest(), hashlib.sha256(y.tobytes()).hexdigest())
+        if got != CIFAR10_SHA256[split]:
+            raise MobileNetError(f"CIFAR-10 {split} data in {where} does not match the official content "
+                                 "(hash check failed); delete it and download again")
+    return x, y
 
 
 def ensure_cifar10(data_dir: str | os.PathLike, verbose: bool = False) -> Path:
@@ -114,22 +175,144 @@ def load_cifar10(data_dir: str | os.PathLike, download: bool = True, check: bool
     folder = _find_cifar_dir(data_dir)
     if folder is None:
         if not download:
-            raise MobileNetError(f"no CIFAR-10 under {data_dir}: expected {data_dir}/cifar-10-batches-py/")
+            raise MobileNetError(f"no CIFAR-10 under {data_dir} (expected {data_dir}/cifar-10-batches-py/): "
+                                 f"{offline_routes(data_dir)}")
         folder = ensure_cifar10(data_dir, verbose)
     elif verbose:
         print(f"CIFAR-10: reading {folder}", flush=True)
     out = []
-    for split, names in (("train", [f"data_batch_{i}" for i in range(1, 6)]), ("test", ["test_batch"])):
-        x, y = _read_batches(folder, names)
-        if check:
-            got = (hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest(),
-                   hashlib.sha256(y.tobytes()).hexdigest())
-            if got != CIFAR10_SHA256[split]:
-                raise MobileNetError(f"CIFAR-10 {split} data in {folder} does not match the official content "
-                                     "(hash check failed); delete it and download again")
+    for split in ("train", "test"):
+        x, y = _checked_split(folder, split, check)
         out.append(torch.from_numpy(x.reshape(-1, 3, 32, 32).copy()))
         out.append(torch.from_numpy(y.astype(np.int64)))
     return tuple(out)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Installing CIFAR-10 from a file someone handed out
+
+_INSTALL_FILES = (*SPLITS["train"], *SPLITS["test"])
+_OPTIONAL_FILES = ("batches.meta", "readme.html")
+
+
+def _copy_members(source: Path, dest: Path) -> None:
+    """Copy the CIFAR-10 batch files out of ``source`` (a folder, a tar archive of any compression, or a zip)
+    into ``dest``, by base name, streaming each member (no archive path is ever used as a path here)."""
+    import shutil
+    import tarfile
+    import zipfile
+
+    wanted = set(_INSTALL_FILES + _OPTIONAL_FILES)
+
+    def pick(names: list[str]) -> dict[str, str]:
+        """base name -> member; members in the folder that holds test_batch win (an archive may hold copies)."""
+        by_base: dict[str, list[str]] = {}
+        for n in names:
+            base = n.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+            if base in wanted:
+                by_base.setdefault(base, []).append(n)
+        home = sorted(by_base.get("test_batch", [""]), key=len)[0].replace("\\", "/").rpartition("/")[0]
+        chosen = {}
+        for base, ns in by_base.items():
+            same = [n for n in ns if n.replace("\\", "/").rpartition("/")[0] == home]
+            chosen[base] = (same or ns)[0]
+        missing = [f for f in _INSTALL_FILES if f not in chosen]
+        if missing:
+            hint = (" (that is the binary version; the lessons use the 'python version', cifar-10-python.tar.gz)"
+                    if any(n.endswith(".bin") for n in names) else "")
+            raise MobileNetError(f"{source} holds no CIFAR-10 python batches {', '.join(missing)}{hint}")
+        return chosen
+
+    if source.is_dir():
+        names = [str(p.relative_to(source)) for p in source.rglob("*") if p.is_file()]
+        for base, rel in pick(names).items():
+            shutil.copyfile(source / rel, dest / base)
+        return
+    if zipfile.is_zipfile(source):
+        with zipfile.ZipFile(source) as z:
+            for base, name in pick([i.filename for i in z.infolist() if not i.is_dir()]).items():
+                with z.open(name) as src, open(dest / base, "wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+        return
+    if tarfile.is_tarfile(source):
+        with tarfile.open(source, "r:*") as t:
+            members = {m.name: m for m in t.getmembers() if m.isfile()}
+            for base, name in pick(list(members)).items():
+                src = t.extractfile(members[name])
+                with src, open(dest / base, "wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+        return
+    raise MobileNetError(f"{source} is neither a CIFAR-10 archive (.tar.gz, .tar, .zip) nor a folder holding "
+                         "cifar-10-batches-py/")
+
+
+def install_cifar10(source: str | os.PathLike, data_dir: str | os.PathLike | None = None,
+                    log=print) -> Path:
+    """Install CIFAR-10 from a handed-out copy (the official archive, its unpacked folder, or a re-packed archive)
+    into ``data_root(data_dir)``, where the lessons look; returns the installed ``cifar-10-batches-py/``.
+
+    The content is checked (60,000 32x32x3 images, labels 0-9, the official pixels and labels by hash) in a
+    folder beside the target, which is then renamed into place: a bad or truncated file leaves nothing behind.
+    """
+    import errno
+    import shutil
+    import tarfile
+    import tempfile
+    import zipfile
+    import zlib
+
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise MobileNetError(f"{source} does not exist")
+    root = data_root(data_dir)
+    final = root / "cifar-10-batches-py"
+    if source.is_dir() and source.resolve() in (final.resolve(), root.resolve()):
+        raise MobileNetError(f"{source} is where CIFAR-10 is installed already; nothing to install from")
+    created = [d for d in (root, *root.parents) if not d.exists()]  # to remove again if nothing gets installed
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".cifar-10-batches-py.partial-", dir=root))
+    except OSError as e:
+        raise MobileNetError(f"cannot write to {root}: {e.strerror or e}") from None
+    old = None
+    try:
+        log(f"reading {source}", flush=True)
+        try:
+            _copy_members(source, tmp)
+        except MobileNetError:
+            raise
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM):
+                raise MobileNetError(f"cannot write to {root}: {e.strerror}") from None
+            raise MobileNetError(f"{source} is truncated or corrupt ({type(e).__name__}: {e}); copy it again") from None
+        except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as e:
+            raise MobileNetError(f"{source} is truncated or corrupt ({type(e).__name__}: {e}); copy it again") from None
+        for split in ("train", "test"):
+            x, _ = _checked_split(tmp, split, check=True, where=str(source))
+            log(f"  {split}: {len(x):,} images of 32x32x3, labels 0-9, pixels and labels match the official set",
+                flush=True)
+            del x
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        tmp.chmod(0o755)
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=".cifar-10-batches-py.old-", dir=root))
+            os.replace(final, old / "cifar-10-batches-py")
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not final.exists():  # put the previous copy back
+            os.replace(old / "cifar-10-batches-py", final)
+        for d in created:  # innermost first
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    log(f"installed CIFAR-10 in {final}", flush=True)
+    return final
 
 
 # ----------------------------------------------------------------------------------------------------
