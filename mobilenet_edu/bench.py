@@ -1,8 +1,10 @@
 """Latency and throughput of every backend, measured side by side in one process.
 
-Backends run interleaved (round-robin, a few iterations each per round) after a warm-up, so a noisy
-neighbour slows them all alike; each figure is also given as a fraction of the roofline: the model's
-FLOPs over the machine's peak fp32 FLOP/s (measured with a large matrix multiply, or stated).
+Every backend is timed with the project's one timer, ``mobilenet_edu.timing.compare`` (PyTorch's
+``torch.utils.benchmark.Timer``: warm-up, thread count, median and interquartile range), in interleaved rounds,
+so that a busy moment of the machine slows them all alike. Each figure is also given as a fraction of the
+roofline: the model's FLOPs (2 x the mult-adds of ``profile.count_macs``) over the machine's peak fp32 FLOP/s
+(measured with a large matrix multiply, or stated).
 """
 
 from __future__ import annotations
@@ -10,16 +12,16 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .errors import MobileNetError
-from .profile import profile
+from .profile import count_macs
+from .timing import Timing, compare, time_it
 
 ALL_BACKENDS = ("torch", "torch-compile", "onnx", "onnx-int8", "executorch", "executorch-int8")
 
@@ -31,20 +33,23 @@ class Entry:
     batch: int
     run: Callable[[], object]
     flops: float  # per call
-    times: list = field(default_factory=list)
+    timing: Timing | None = None  # filled in by time_entries
 
 
-def measure_peak_gflops(seconds: float = 1.5) -> float:
-    """Best fp32 GFLOP/s of a 1024x1024 matrix multiply with the current thread count."""
+def flops(model: torch.nn.Module, size: int) -> float:
+    """Floating-point operations of one ``size`` x ``size`` image: two per mult-add (``profile.count_macs``)."""
+    return 2.0 * count_macs(model, size)
+
+
+def measure_peak_gflops(seconds: float | None = None) -> float:
+    """fp32 GFLOP/s of a 1024x1024 matrix multiply, about the fastest thing a CPU does, with the current threads.
+
+    Timed like everything else (``timing.time_it``: median of its blocks); ``seconds`` per round defaults to
+    ``settings.size("timing_seconds")``.
+    """
     a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    for _ in range(3):
-        a @ b
-    best, t_end = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < t_end:
-        t = time.perf_counter()
-        a @ b
-        best = max(best, 2 * 1024 ** 3 / (time.perf_counter() - t) / 1e9)
-    return best
+    t = time_it(lambda: a @ b, label="1024x1024 matmul", seconds=seconds)
+    return 2 * 1024 ** 3 / t.median / 1e9
 
 
 def _torch_entry(name, model, batch, size, flops, compile_=False):
@@ -93,15 +98,6 @@ def reference_models(size: int) -> dict:
     return out
 
 
-def _flops(model, size: int) -> float:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model.eval()(torch.zeros(1, 3, size, size))
-    return float(counter.get_total_flops())
-
-
 def build_entries(a, workdir: str) -> list[Entry]:
     from .deploy.export import calibration01, model_and_card
     from .deploy.onnx import export_onnx, quantize_onnx_int8
@@ -113,7 +109,7 @@ def build_entries(a, workdir: str) -> list[Entry]:
     model, card = model_and_card(a.weights, a.width, a.resolution, a.num_classes, a.small_input)
     size = int(card["input_size"])
     name = f"mobilenet_v1 {model.width:g}" + (" (weights)" if a.weights else "")
-    macs = profile(model, size)["macs"]
+    per_image = flops(model, size)
     entries: list[Entry] = []
     onnx_path = int8_path = None
     if "onnx" in backends or "onnx-int8" in backends:
@@ -124,17 +120,17 @@ def build_entries(a, workdir: str) -> list[Entry]:
     if "onnx-int8" in backends:
         int8_path = quantize_onnx_int8(onnx_path, os.path.join(workdir, "int8.onnx"), calib)
     for bs in a.batch_size:
-        flops = 2.0 * macs * bs
+        per_call = per_image * bs
         for b in backends:
             try:
                 if b == "torch":
-                    entries.append(_torch_entry(name, model, bs, size, flops))
+                    entries.append(_torch_entry(name, model, bs, size, per_call))
                 elif b == "torch-compile":
-                    entries.append(_torch_entry(name, model, bs, size, flops, compile_=True))
+                    entries.append(_torch_entry(name, model, bs, size, per_call, compile_=True))
                 elif b == "onnx":
-                    entries.append(_onnx_entry(name, onnx_path, bs, size, flops, b, a.threads))
+                    entries.append(_onnx_entry(name, onnx_path, bs, size, per_call, b, a.threads))
                 elif b == "onnx-int8":
-                    entries.append(_onnx_entry(name, int8_path, bs, size, flops, b, a.threads))
+                    entries.append(_onnx_entry(name, int8_path, bs, size, per_call, b, a.threads))
                 elif b in ("executorch", "executorch-int8"):
                     from .deploy.executorch import PteRunner, export_executorch
 
@@ -142,13 +138,13 @@ def build_entries(a, workdir: str) -> list[Entry]:
                                             calib01=calib if b == "executorch-int8" else None)
                     r = PteRunner(pte)
                     x = torch.rand(bs, 3, size, size)
-                    entries.append(Entry(name, b, bs, lambda r=r, x=x: r.run01(x), flops))
+                    entries.append(Entry(name, b, bs, lambda r=r, x=x: r.run01(x), per_call))
             except MobileNetError as e:
                 print(f"skipping {b}: {e}")
                 backends = [x for x in backends if x != b]
     if a.reference:
         for rname, rm in reference_models(size).items():
-            rflops = _flops(rm, size)
+            rflops = flops(rm, size)
             rpath = os.path.join(workdir, rname.replace(" ", "_") + ".onnx")
             has_onnx = "onnx" in backends
             if has_onnx:
@@ -160,48 +156,43 @@ def build_entries(a, workdir: str) -> list[Entry]:
     return entries
 
 
-def run_interleaved(entries: list[Entry], iters: int, warmup: int = 3, per_round: int = 2,
-                    max_seconds_per_entry: float = 8.0) -> None:
-    """Warm each entry up, then time ``iters`` calls of each, round-robin ``per_round`` at a time."""
-    for e in entries:
-        for _ in range(warmup):
-            e.run()
-    budget = {id(e): 0.0 for e in entries}
-    while any(len(e.times) < iters and budget[id(e)] < max_seconds_per_entry for e in entries):
-        for e in entries:
-            if len(e.times) >= iters or budget[id(e)] >= max_seconds_per_entry:
-                continue
-            for _ in range(per_round):
-                t = time.perf_counter()
-                e.run()
-                dt = time.perf_counter() - t
-                e.times.append(dt)
-                budget[id(e)] += dt
+def time_entries(entries: list[Entry], rounds: int | None = None, seconds: float | None = None,
+                 threads: int | None = None) -> None:
+    """Time every entry with ``timing.compare``: the entries take turns for ``rounds`` rounds.
+
+    Each round's measurement warms its entry up and then runs it for at least ``seconds`` (0: one timed call
+    per round); ``rounds`` and ``seconds`` default to ``settings.size("timing_rounds"/"timing_seconds")``.
+    """
+    keys = [f"{i}: {e.model} / {e.backend} / {e.batch}" for i, e in enumerate(entries)]
+    out = compare({k: e.run for k, e in zip(keys, entries)}, threads=threads, rounds=rounds, seconds=seconds)
+    for k, e in zip(keys, entries):
+        e.timing = out[k]
 
 
 def summarize(entries: list[Entry], peak_gflops: float) -> list[dict]:
+    """One row per timed entry: median and IQR per call, images/s, GFLOP/s achieved, roofline, speed-up."""
     rows = []
-    base = {(e.model, e.batch): e for e in entries if e.backend == "torch"}
+    base = {(e.model, e.batch): e.timing.median for e in entries if e.backend == "torch" and e.timing}
     for e in entries:
-        t = np.asarray(e.times)
-        p50, p90 = float(np.percentile(t, 50)), float(np.percentile(t, 90))
+        if e.timing is None:
+            raise MobileNetError(f"{e.model} / {e.backend} / batch {e.batch} was never timed (call time_entries)")
+        med = e.timing.median
         roof = e.flops / (peak_gflops * 1e9)
         b = base.get((e.model, e.batch))
-        rows.append({"model": e.model, "backend": e.backend, "batch": e.batch, "p50_ms": p50 * 1e3,
-                     "p90_ms": p90 * 1e3, "img_per_s": e.batch / p50, "gflops": e.flops / p50 / 1e9,
-                     "roofline_ms": roof * 1e3, "roofline_fraction": roof / p50,
-                     "speedup_vs_torch": (float(np.percentile(b.times, 50)) / p50) if b else None,
-                     "iters": len(t)})
+        rows.append({"model": e.model, "backend": e.backend, "batch": e.batch, "median_ms": med * 1e3,
+                     "iqr_ms": e.timing.iqr * 1e3, "img_per_s": e.batch / med, "gflops": e.flops / med / 1e9,
+                     "roofline_ms": roof * 1e3, "roofline_fraction": roof / med,
+                     "speedup_vs_torch": (b / med) if b else None, "blocks": e.timing.blocks})
     return rows
 
 
 def format_rows(rows: list[dict], peak: float, threads: int) -> str:
     lines = [f"peak fp32: {peak:.0f} GFLOP/s ({threads} threads); roofline = model FLOPs / peak",
-             f"{'model':<34}{'backend':<15}{'batch':>6}{'p50 ms':>10}{'p90 ms':>10}{'img/s':>9}"
+             f"{'model':<34}{'backend':<15}{'batch':>6}{'median ms':>11}{'IQR ms':>9}{'img/s':>9}"
              f"{'x torch':>9}{'roofline':>10}"]
     for r in rows:
         sp = f"{r['speedup_vs_torch']:.2f}" if r["speedup_vs_torch"] else "-"
-        lines.append(f"{r['model']:<34}{r['backend']:<15}{r['batch']:>6}{r['p50_ms']:>10.2f}{r['p90_ms']:>10.2f}"
+        lines.append(f"{r['model']:<34}{r['backend']:<15}{r['batch']:>6}{r['median_ms']:>11.2f}{r['iqr_ms']:>9.2f}"
                      f"{r['img_per_s']:>9.1f}{sp:>9}{r['roofline_fraction'] * 100:>9.1f}%")
     return "\n".join(lines)
 
@@ -220,7 +211,8 @@ def plot_rows(rows: list[dict], path: str) -> Path:
     for ax, bs in zip(axes, batches):
         sel = [r for r in rows if r["batch"] == bs]
         labels = [f"{r['model']} / {r['backend']}" for r in sel]
-        ax.barh(range(len(sel)), [r["p50_ms"] for r in sel], color="tab:blue", label="p50")
+        ax.barh(range(len(sel)), [r["median_ms"] for r in sel], xerr=[r["iqr_ms"] / 2 for r in sel],
+                color="tab:blue", label="median (± half the IQR)")
         ax.barh(range(len(sel)), [r["roofline_ms"] for r in sel], color="tab:orange", alpha=0.6,
                 label="roofline (FLOPs / peak)")
         ax.set_yticks(range(len(sel)))
@@ -244,7 +236,7 @@ def run_bench(a) -> list[dict]:
     peak = a.peak_gflops or measure_peak_gflops()
     with tempfile.TemporaryDirectory() as td:
         entries = build_entries(a, td)
-        run_interleaved(entries, a.iters)
+        time_entries(entries, rounds=a.iters, seconds=0.0)   # --iters rounds, one timed call per entry each
     rows = summarize(entries, peak)
     for r in rows:
         r.update(threads=threads, peak_gflops=peak)

@@ -11,15 +11,25 @@ so that a busy moment of a shared machine hits them all alike, and a median and 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils import benchmark
 
 from .errors import MobileNetError
 from .settings import size
+
+# torch.utils.benchmark imports torch.utils.cpp_extension, which logs a warning on stderr when it finds a CUDA
+# toolkit (nvcc) but no CUDA runtime: nothing this module uses, and a stray stderr line in every notebook.
+_cpp_log = logging.getLogger("torch.utils.cpp_extension")
+_level = _cpp_log.level
+_cpp_log.setLevel(logging.ERROR)
+try:
+    from torch.utils import benchmark
+finally:
+    _cpp_log.setLevel(_level)
 
 
 @dataclass(frozen=True)

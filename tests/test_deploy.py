@@ -134,7 +134,8 @@ def test_bench_json_rows(cli, tmp_path):
     rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     assert {(x["backend"], x["batch"]) for x in rows} == {("torch", 1), ("onnx", 1), ("torch", 2), ("onnx", 2)}
     for x in rows:
-        assert x["p50_ms"] > 0 and x["p90_ms"] >= x["p50_ms"] and 0 < x["roofline_fraction"]
+        assert x["median_ms"] > 0 and x["iqr_ms"] >= 0 and 0 < x["roofline_fraction"]
+        assert x["blocks"] == 3   # --iters 3: three interleaved rounds of the one timer, one timed call each
     assert (tmp_path / "b.png").stat().st_size > 0
     assert_one_line_error(cli("bench", "--backends", "torch,cuda-magic", "--no-reference"), "cuda-magic")
 
