@@ -3,7 +3,8 @@
 A fresh process because the allocator's state is per process: whatever ran before (a notebook's earlier
 cells, other tests) would change the figures. ``measure_step(keep=False)`` is glibc's default behaviour,
 ``measure_step(keep=True)`` the same steps after ``engine.keep_freed_memory()``, as ``engine.train`` does on
-the CPU. The first step allocates everything once and is not counted. Linux only (``ru_minflt``).
+the CPU. The first step allocates everything once and is not counted; the faults are counted step by step
+(``ru_minflt``, so Linux only), the seconds come from ``mobilenet_edu.timing`` (the series' one timer).
 
 Run directly: ``python -m mobilenet_edu.pagefaults keep`` (or ``default``) prints the result as JSON.
 """
@@ -20,11 +21,13 @@ from .errors import MobileNetError
 
 def measure_step(keep: bool, steps: int = 5, batch: int = 256, size: int = 32, width: float = 0.5,
                  threads: int | None = None) -> dict:
-    """Mean minor page faults and seconds per training step of a small-input MobileNet, in a fresh process.
+    """Mean minor page faults per training step of a small-input MobileNet, and its seconds per step, in a fresh
+    process.
 
-    Returns ``{"applied", "faults", "seconds", "per_step"}``: ``applied`` says whether keep_freed_memory()
-    took effect (False when ``keep`` is False, or without glibc), ``per_step`` lists (faults, seconds) of each
-    counted step.
+    Returns ``{"applied", "faults", "per_step", "seconds", "iqr"}``: ``applied`` says whether keep_freed_memory()
+    took effect (False when ``keep`` is False, or without glibc); ``faults`` is the mean over ``steps`` counted
+    steps and ``per_step`` lists each one's; ``seconds`` and ``iqr`` are the median and interquartile range of a
+    step from ``timing.time_it`` (rounds and length from ``settings.size``, as everywhere).
     """
     if steps < 1:
         raise MobileNetError(f"steps must be at least 1, not {steps}")
@@ -43,12 +46,12 @@ def measure_step(keep: bool, steps: int = 5, batch: int = 256, size: int = 32, w
 
 def _probe(keep: bool, steps: int, batch: int, size: int, width: float, threads: int | None) -> dict:
     import resource
-    import time
 
     import torch
 
     from .engine import keep_freed_memory
     from .model import MobileNetV1
+    from .timing import time_it
 
     applied = keep_freed_memory() if keep else False
     if threads:
@@ -58,16 +61,20 @@ def _probe(keep: bool, steps: int, batch: int, size: int, width: float, threads:
     opt = torch.optim.SGD(net.parameters(), lr=0.01)
     x = torch.randn(batch, 3, size, size).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (batch,))
-    rows = []
-    for _ in range(steps + 1):
-        f0, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+
+    def step() -> None:
         opt.zero_grad()
         torch.nn.functional.cross_entropy(net(x), y).backward()
         opt.step()
-        rows.append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0, time.perf_counter() - t0))
-    counted = rows[1:]
-    return {"applied": applied, "faults": sum(f for f, _ in counted) / steps,
-            "seconds": sum(s for _, s in counted) / steps, "per_step": counted}
+
+    step()  # the first step allocates everything once
+    faults = []
+    for _ in range(steps):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        step()
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    t = time_it(step, "training step")
+    return {"applied": applied, "faults": sum(faults) / steps, "per_step": faults, "seconds": t.median, "iqr": t.iqr}
 
 
 def main(argv: list[str] | None = None) -> None:
