@@ -5,6 +5,7 @@ The card travels beside it as ``<name>.json`` (a .pte has no metadata slot).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -17,6 +18,16 @@ from ..checkpoint import atomic_write, write_json
 from ..errors import MobileNetError
 
 MAX_BATCH = 64
+
+
+class ExecuTorchMissing(MobileNetError, ImportError):
+    """ExecuTorch is not installed. Importing this module raises it: callers that treat ExecuTorch as optional
+    catch ``ImportError`` (lesson 09), the CLI and ``bench`` catch ``MobileNetError`` and print one line."""
+
+
+if importlib.util.find_spec("executorch") is None:
+    # ExecuTorch is optional (the `edge` and `dev` extras): each release supports only the PyTorch of its day.
+    raise ExecuTorchMissing("ExecuTorch is not installed: pip install 'mobilenet-edu[edge]' (for a recent PyTorch)")
 
 
 def _need():

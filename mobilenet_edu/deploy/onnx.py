@@ -45,6 +45,55 @@ class Normalized(nn.Module):
         return self.model((input - self.mean) / self.std)
 
 
+# torch.onnx.export(dynamo=True) is the exporter of current PyTorch, but on torch 2.5 and 2.6 (with any onnxscript)
+# it cannot translate this network with a dynamic batch: the classifier's flatten becomes a view whose size mixes the
+# symbolic batch with a constant, and the conversion stops ('tuple' object has no attribute 'dtype', or 'unhashable
+# type: list'). Those releases get the TorchScript-based exporter instead; the file keeps the same contract.
+DYNAMO_EXPORT = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 7)
+
+
+def _export_torchscript(wrapped: nn.Module, x: torch.Tensor, path: str) -> None:
+    """The TorchScript exporter (torch < 2.7), its file shaped like the dynamo exporter's, so that lesson 09 reads
+    the same on every release: no tracer warnings about the model's input checks, no Identity nodes where constant
+    folding shared equal tensors, and the head as ReduceMean + Reshape instead of GlobalAveragePool + Flatten (the
+    same arithmetic; int8 quantisation then inserts the same QuantizeLinear/DequantizeLinear pairs)."""
+    import warnings
+
+    import onnx
+    import onnx.numpy_helper
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarning: the input check's Python booleans are constant in a trace
+        torch.onnx.export(wrapped, (x,), path, input_names=["input"], output_names=["logits"], opset_version=OPSET,
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, verbose=False)
+    m = onnx.load(path)
+    graph = m.graph
+
+    def constant(name: str, values: list[int]) -> str:
+        graph.initializer.add().CopyFrom(onnx.numpy_helper.from_array(np.array(values, dtype=np.int64), name))
+        return name
+
+    shared = {t.name: t for t in graph.initializer}
+    nodes = []
+    for n in graph.node:
+        if n.op_type == "Identity" and n.input[0] in shared:  # give the consumer its own copy of the tensor
+            t = graph.initializer.add()
+            t.CopyFrom(shared[n.input[0]])
+            t.name = n.output[0]
+            continue
+        if n.op_type == "GlobalAveragePool":  # NCHW -> NC11
+            n.op_type = "ReduceMean"
+            n.input.append(constant(n.output[0] + "_axes", [2, 3]))
+        elif n.op_type == "Flatten" and all(a.i == 1 for a in n.attribute if a.name == "axis"):  # NC11 -> NC
+            n.op_type = "Reshape"
+            del n.attribute[:]
+            n.input.append(constant(n.output[0] + "_shape", [0, -1]))
+        nodes.append(n)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.save(m, path)
+
+
 def export_onnx(model: nn.Module, card: dict, path: str | os.PathLike) -> Path:
     """Write ``model`` (eval mode, normalisation folded in front) as one ONNX file with the card embedded."""
     onnx = _need("onnx")
@@ -53,9 +102,13 @@ def export_onnx(model: nn.Module, card: dict, path: str | os.PathLike) -> Path:
     x = torch.rand(2, model.in_chans, size, size)
     with tempfile.TemporaryDirectory() as td:
         tmp = os.path.join(td, "model.onnx")
-        batch = torch.export.Dim("batch", min=1, max=4096)
-        torch.onnx.export(wrapped, (x,), tmp, input_names=["input"], output_names=["logits"], opset_version=OPSET,
-                          dynamo=True, dynamic_shapes={"input": {0: batch}}, external_data=False, verbose=False)
+        if DYNAMO_EXPORT:
+            batch = torch.export.Dim("batch", min=1, max=4096)
+            torch.onnx.export(wrapped, (x,), tmp, input_names=["input"], output_names=["logits"],
+                              opset_version=OPSET, dynamo=True, dynamic_shapes={"input": {0: batch}},
+                              external_data=False, verbose=False)
+        else:
+            _export_torchscript(wrapped, x, tmp)
         m = onnx.load(tmp)
     m.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
     m.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "batch"
