@@ -56,22 +56,25 @@ def _cost(width: float, resolution: int, num_classes: int) -> tuple[int, int]:
     return p["params"], p["macs"]
 
 
-def multiplier_readout(width: float, resolution: int, timed: bool = True, num_classes: int = 1000) -> dict:
+def multiplier_readout(width: float, resolution: int, timed: bool = True, num_classes: int = 1000,
+                       threads: int | None = None) -> dict:
     """Parameters, mult-adds and CPU latency of ``MobileNetV1(num_classes, width)`` on one ``resolution``² image.
 
-    ``timed=False``: no timing (``latency_ms`` is None), for tests that compare the counts.
+    ``timed=False``: no timing (``latency_ms`` is None), for tests that compare the counts. ``threads``: PyTorch
+    threads for the timing (default: the current count); ``threads`` in the result is the count it ran with.
     ``paper`` holds Table 6/7's (M mult-adds, M params, top-1 %) when the paper reports this pair, else None.
     The width is rounded to 4 decimals first, so a slider's 0.35000000000000003 counts as 0.35.
     """
     width, resolution = round(float(width), 4), int(resolution)
     params, macs = _cost(width, resolution, num_classes)
     base_params, base_macs = _cost(1.0, 224, num_classes)
-    latency = measure_latency(MobileNetV1(num_classes, width=width), resolution) if timed else None
+    latency = measure_latency(MobileNetV1(num_classes, width=width), resolution, threads) if timed else None
     return {"width": width, "resolution": resolution, "num_classes": num_classes,
             "params": params, "macs": macs, "params_vs_base": params / base_params, "macs_vs_base": macs / base_macs,
             "latency_ms": latency.median * 1e3 if latency else None,
             "latency_iqr_ms": latency.iqr * 1e3 if latency else None,
-            "latency_blocks": latency.blocks if latency else 0, "threads": torch.get_num_threads(),
+            "latency_blocks": latency.blocks if latency else 0,
+            "threads": latency.threads if latency else (threads or torch.get_num_threads()),
             "paper": PAPER_TABLES_6_7.get((width, resolution)) if num_classes == 1000 else None}
 
 
@@ -102,10 +105,12 @@ def readout_html(r: dict) -> str:
 
 
 def multiplier_explorer(width: float = 1.0, resolution: int = 224, timed: bool = True,
-                        max_width: float = 1.5, resolutions: tuple[int, int, int] = (128, 224, 32)):
+                        max_width: float = 1.5, resolutions: tuple[int, int, int] = (128, 224, 32),
+                        threads: int | None = None):
     """Sliders for alpha (0.25 .. ``max_width``, step 0.05) and the input size (``resolutions`` = min, max, step)
-    above a readout of ``multiplier_readout``. Returns the ``ipywidgets.VBox``; the readout updates when a
-    slider is released (``continuous_update=False``: one measurement per move, not one per pixel dragged).
+    above a readout of ``multiplier_readout`` (timed on ``threads`` PyTorch threads; default: the current count).
+    Returns the ``ipywidgets.VBox``; the readout updates when a slider is released (``continuous_update=False``:
+    one measurement per move, not one per pixel dragged).
     """
     import ipywidgets as w
 
@@ -118,11 +123,11 @@ def multiplier_explorer(width: float = 1.0, resolution: int = 224, timed: bool =
     res = w.IntSlider(value=resolution, min=lo, max=hi, step=step, description="input size (px)",
                       continuous_update=False, style=style, layout=w.Layout(width="32em"))
     res.add_class(RESOLUTION_SLIDER_CLASS)
-    readout = w.HTML(readout_html(multiplier_readout(alpha.value, res.value, timed)))
+    readout = w.HTML(readout_html(multiplier_readout(alpha.value, res.value, timed, threads=threads)))
     readout.add_class(READOUT_CLASS)
 
     def update(_change=None) -> None:
-        readout.value = readout_html(multiplier_readout(alpha.value, res.value, timed))
+        readout.value = readout_html(multiplier_readout(alpha.value, res.value, timed, threads=threads))
 
     alpha.observe(update, names="value")
     res.observe(update, names="value")

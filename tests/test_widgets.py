@@ -48,6 +48,18 @@ def test_latency_is_measured_with_the_benchmark_timer(monkeypatch):
     assert "ms" in readout_html(r) and f"median of {r['latency_blocks']} blocks" in readout_html(r)
 
 
+def test_readout_times_on_the_threads_it_is_given(monkeypatch):
+    import torch
+
+    monkeypatch.setenv("MOBILENET_EDU_QUICK", "1")
+    before = torch.get_num_threads()
+    r = multiplier_readout(0.25, 128, threads=1)
+    assert r["threads"] == 1 and r["latency_ms"] > 0
+    assert torch.get_num_threads() == before  # the timer puts the thread count back
+    assert "1 CPU thread(s)" in readout_html(r)
+    assert multiplier_readout(0.25, 128, timed=False, threads=1)["threads"] == 1
+
+
 def test_explorer_widgets_carry_their_classes():
     box = multiplier_explorer(timed=False)
     alpha, res, readout = (by_class(box, c) for c in (ALPHA_SLIDER_CLASS, RESOLUTION_SLIDER_CLASS, READOUT_CLASS))
