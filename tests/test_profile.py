@@ -52,3 +52,16 @@ def test_layer_rows_cover_the_network():
     assert len(p["layers"]) == 1 + 26 + 1
     assert p["layers"][0]["shape"] == [32, 112, 112]
     assert p["layers"][-2]["shape"] == [1024, 7, 7]
+
+
+def test_count_macs_counts_any_conv_network_like_the_flop_counter():
+    """Lesson 04 counts the tutorial's 12-block nn.Sequential with count_macs: one 512->512 block short."""
+    from mobilenet_edu.profile import count_macs
+    from mobilenet_edu.tutorial import tutorial_mobilenet
+
+    net = tutorial_mobilenet(1000).eval()
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        net(torch.zeros(1, 3, 224, 224))
+    assert counter.get_total_flops() == 2 * count_macs(net, 224) == 2 * 516_456_960
+    assert count_macs(MobileNetV1(), 224) - count_macs(net, 224) == 52_283_392 == 512 * 14 * 14 * (9 + 512)
