@@ -110,6 +110,13 @@ def export_onnx(model: nn.Module, card: dict, path: str | os.PathLike) -> Path:
         else:
             _export_torchscript(wrapped, x, tmp)
         m = onnx.load(tmp)
+    # The dynamo exporter's notes for debugging (every node's Python stack trace with this machine's paths, module
+    # names, the exported program's signature): about 120 kB that say where the file was made and differ between
+    # releases. The file keeps the graph, the weights and the card.
+    for item in (*m.graph.node, *m.graph.input, *m.graph.output, *m.graph.value_info, m.graph):
+        del item.metadata_props[:]
+    for node in m.graph.node:
+        node.doc_string = ""
     m.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
     m.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "batch"
     entry = m.metadata_props.add()
