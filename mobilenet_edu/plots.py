@@ -1,4 +1,9 @@
-"""Pictures of results: training curves and confusion matrices."""
+"""Pictures of results: training curves and confusion matrices.
+
+``plot_curves`` and ``plot_confusion`` write PNG files (the CLI's ``--plot``; no display needed). The
+``*_figure`` functions and ``image_grid`` are for the lessons: each returns a matplotlib Figure drawn with
+pyplot as the notebook set it up (show it with ``plt.show()``), so a test can check what it draws.
+"""
 
 from __future__ import annotations
 
@@ -68,3 +73,96 @@ def plot_confusion(conf: list[list[int]], classes: list[str], path: str | Path, 
     out = atomic_write(path, lambda t: fig.savefig(t, format="png", dpi=100))
     plt.close(fig)
     return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Figures for the lessons (lesson 08): returned, not saved, drawn with the notebook's own pyplot backend
+
+
+def per_class_figure(per_class, classes: list[str], overall: float, title: str = ""):
+    """Accuracy of each class (%) as a bar with its value on top, the overall top-1 as a dashed line; bars
+    below it are orange. The axis starts 15 points under the lowest bar, so that differences of a point show."""
+    import matplotlib.pyplot as plt
+
+    values = [float(v) for v in per_class]
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    ax.bar(classes, values, color=["tab:orange" if v < overall else "tab:blue" for v in values])
+    ax.axhline(overall, color="black", lw=1, ls="--", label=f"top-1 over all classes: {overall:.2f}%")
+    for i, v in enumerate(values):
+        ax.text(i, v + 0.5, f"{v:.1f}", ha="center", fontsize=8)
+    ax.set_ylim(max(0.0, min(values) - 15), 102)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"{title or 'Accuracy per class'}; orange: below the overall top-1")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_figure(confusion, classes: list[str], title: str = ""):
+    """The confusion matrix as counts (rows: true class, columns: predicted), with colour for the mistakes only:
+    the diagonal stays white, so that its large counts of right answers do not wash out the scale."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    counts = np.asarray(confusion, dtype=np.int64)
+    n = len(classes)
+    mistakes = counts.astype(float)
+    np.fill_diagonal(mistakes, np.nan)   # NaN cells are not coloured
+    top = max(float(np.nanmax(mistakes)) if n > 1 else 0.0, 1.0)
+    fig, ax = plt.subplots(figsize=(7.2, 6))
+    im = ax.imshow(mistakes, cmap="Reds", vmin=0, vmax=top)
+    for i in range(n):
+        for j in range(n):
+            v = int(counts[i, j])
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=8, fontweight="bold" if i == j else "normal",
+                    color="white" if i != j and v > top / 2 else "black")
+    ax.set_xticks(range(n), classes, rotation=45, ha="right")
+    ax.set_yticks(range(n), classes)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    fig.colorbar(im, ax=ax, fraction=0.046, label="images (mistakes only)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(images, titles: list[str], title: str = "", cols: int = 6):
+    """Pictures in a grid with a title over each: ``images`` is a uint8 tensor (N, 3, H, W), as CIFAR-10 is
+    kept in memory, or a list of PIL images."""
+    import math
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    pictures = [np.asarray(im.permute(1, 2, 0)) if hasattr(im, "permute") else np.asarray(im) for im in images]
+    rows = max(1, math.ceil(len(pictures) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(11 * cols / 6, 2.6 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, picture, label in zip(axes.flat, pictures, titles):
+        ax.imshow(picture)
+        ax.set_title(label, fontsize=9)
+    if title:
+        fig.suptitle(title, y=1.0)
+    fig.tight_layout()
+    return fig
+
+
+def prediction_figure(image, top: list[tuple[str, float]], input_size: int):
+    """One prediction: the picture as the file holds it, as the network gets it (``input_size`` square, resized
+    as ``inference.Predictor`` does for small inputs), and the top-k probabilities as bars."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(9, 2.4), gridspec_kw={"width_ratios": [1, 1, 1.6]})
+    a.imshow(image)
+    a.set_title(f"the file: {image.width}x{image.height}", fontsize=9)
+    b.imshow(image.resize((input_size, input_size), Image.BILINEAR))
+    b.set_title(f"what the network gets: {input_size}x{input_size}", fontsize=9)
+    for ax in (a, b):
+        ax.axis("off")
+    c.barh([name for name, _ in top][::-1], [p * 100 for _, p in top][::-1])
+    c.set_xlim(0, 100)
+    c.set_xlabel("probability (%)")
+    fig.tight_layout()
+    return fig
