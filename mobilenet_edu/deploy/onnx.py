@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -104,9 +105,17 @@ def export_onnx(model: nn.Module, card: dict, path: str | os.PathLike) -> Path:
         tmp = os.path.join(td, "model.onnx")
         if DYNAMO_EXPORT:
             batch = torch.export.Dim("batch", min=1, max=4096)
-            torch.onnx.export(wrapped, (x,), tmp, input_names=["input"], output_names=["logits"],
-                              opset_version=OPSET, dynamo=True, dynamic_shapes={"input": {0: batch}},
-                              external_data=False, verbose=False)
+            # torch 2.7's exporter logs a warning on stderr for each torchvision operator it cannot type (roi_align,
+            # nms, ...) once torchvision is imported: operators this network does not use.
+            schemas = logging.getLogger("torch.onnx._internal.exporter._schemas")
+            level = schemas.level
+            schemas.setLevel(logging.ERROR)
+            try:
+                torch.onnx.export(wrapped, (x,), tmp, input_names=["input"], output_names=["logits"],
+                                  opset_version=OPSET, dynamo=True, dynamic_shapes={"input": {0: batch}},
+                                  external_data=False, verbose=False)
+            finally:
+                schemas.setLevel(level)
         else:
             _export_torchscript(wrapped, x, tmp)
         m = onnx.load(tmp)
