@@ -1,7 +1,6 @@
 """`mobilenet_edu.bench` times with the project's one timer and counts with its one mult-add counter."""
 
 import pytest
-import torch
 from torch import nn
 
 from mobilenet_edu import MobileNetError, MobileNetV1, bench
