@@ -76,6 +76,7 @@ def test_resume_across_world_sizes(tmp_path, first, then):
     assert ck["epoch"] == 2 and ck["world_size"] == then
     assert [h["epoch"] for h in ck["history"]] == [1, 2]
     assert ck["history"][-1]["lr"] == pytest.approx(0.0, abs=1e-9)  # the schedule ran to its end
+    assert ck["history"][1]["train_loss"] < ck["history"][0]["train_loss"]  # the resumed run keeps learning
 
 
 def test_torchrun_standalone_leaves_one_set_of_outputs(tmp_path):
@@ -98,3 +99,25 @@ def test_a_dying_rank_brings_the_job_down(tmp_path):
     assert "ddp_dying_worker.py FAILED" in r.stderr or "ChildFailedError" in r.stderr, r.stderr[-2000:]
     assert "Signal 9" in r.stderr or "SIGKILL" in r.stderr, r.stderr[-2000:]
     assert not (tmp_path / "weights.safetensors").exists()
+
+
+def test_the_demo_of_lesson_10_averages_gradients_into_the_whole_batch_s():
+    r = torchrun(2, "-m", "mobilenet_edu.ddp_demo")
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 5 and lines[0].startswith("2 processes (gloo), rank 0 trains on images [0, 2, 4")
+    assert all(line.endswith("True") for line in lines[1:]), r.stdout
+    # one all-reduce of every gradient value in the first step, then DDP's buckets (the lesson explains both)
+    assert "step 1: 1 all-reduce(s) carrying 823,722 " in lines[1] and "step 2: 2 all-reduce(s)" in lines[2]
+
+
+def test_the_lines_lesson_10_quotes_from_the_demo_are_the_module_s():
+    import json
+
+    import mobilenet_edu.ddp_demo as demo
+
+    cells = json.loads((HERE.parent / "notebooks" / "10_scaling_out.ipynb").read_text(encoding="utf-8"))["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    [block] = [b for b in text.split("```python\n")[1:] if "DistributedDataParallel" in b]
+    quoted = [line.strip() for line in block.split("```")[0].splitlines() if line.strip()]
+    module = {line.strip() for line in Path(demo.__file__).read_text(encoding="utf-8").splitlines()}
+    assert len(quoted) >= 4 and [line for line in quoted if line not in module] == []
