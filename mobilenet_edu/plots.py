@@ -12,20 +12,19 @@ from pathlib import Path
 from .checkpoint import atomic_write
 
 
-def _figure():
-    import matplotlib
+def _figure(**kwargs):
+    """A Figure outside pyplot: saving it needs no display and leaves the caller's backend alone (switching to
+    Agg here, as this once did, made every later ``plt.show()`` in a notebook draw nothing)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def plot_curves(history: list[dict], path: str | Path) -> Path:
     """Loss and accuracy per epoch (train and evaluation split)."""
-    plt = _figure()
+    fig = _figure(figsize=(10, 4))
+    a, b = fig.subplots(1, 2)
     ep = [r["epoch"] for r in history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     a.plot(ep, [r["train_loss"] for r in history], "o-", label="train")
     ev_loss = [k for k in history[0] if k.endswith("_loss") and k != "train_loss"]
     if ev_loss:
@@ -41,20 +40,18 @@ def plot_curves(history: list[dict], path: str | Path) -> Path:
     b.legend()
     b.grid(alpha=0.3)
     fig.tight_layout()
-    out = atomic_write(path, lambda t: fig.savefig(t, format="png", dpi=100))
-    plt.close(fig)
-    return out
+    return atomic_write(path, lambda t: fig.savefig(t, format="png", dpi=100))
 
 
 def plot_confusion(conf: list[list[int]], classes: list[str], path: str | Path, title: str = "") -> Path:
     """Row-normalised confusion matrix (rows: true class, columns: predicted)."""
     import numpy as np
 
-    plt = _figure()
     c = np.asarray(conf, dtype=float)
     norm = c / np.maximum(c.sum(1, keepdims=True), 1)
     n = len(classes)
-    fig, ax = plt.subplots(figsize=(max(5, 0.6 * n + 2), max(4, 0.6 * n + 1.5)))
+    fig = _figure(figsize=(max(5, 0.6 * n + 2), max(4, 0.6 * n + 1.5)))
+    ax = fig.subplots()
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(n))
     ax.set_yticks(range(n))
@@ -70,9 +67,7 @@ def plot_confusion(conf: list[list[int]], classes: list[str], path: str | Path, 
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title(title)
     fig.tight_layout()
-    out = atomic_write(path, lambda t: fig.savefig(t, format="png", dpi=100))
-    plt.close(fig)
-    return out
+    return atomic_write(path, lambda t: fig.savefig(t, format="png", dpi=100))
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -87,3 +87,20 @@ def test_the_file_writers_still_write_pngs(tmp_path):
     history = [{"epoch": e, "train_loss": 1.0 / e, "test_loss": 1.1 / e, "train_acc": 50 + e, "eval_top1": 45 + e}
                for e in (1, 2, 3)]
     assert plot_curves(history, tmp_path / "curves.png").stat().st_size > 0
+
+
+def test_saving_a_chart_leaves_the_notebooks_backend_alone(tmp_path):
+    import matplotlib
+
+    from mobilenet_edu.plots import plot_confusion, plot_curves
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")   # stands for a notebook's inline backend: anything but Agg
+    try:
+        history = [{"epoch": 1, "train_loss": 2.0, "test_loss": 1.9, "train_acc": 30.0, "eval_top1": 35.0},
+                   {"epoch": 2, "train_loss": 1.5, "test_loss": 1.4, "train_acc": 45.0, "eval_top1": 50.0}]
+        assert plot_curves(history, tmp_path / "curves.png").stat().st_size > 0
+        assert plot_confusion([[3, 1], [0, 4]], ["a", "b"], tmp_path / "conf.png").stat().st_size > 0
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)
