@@ -21,21 +21,28 @@ KINDS = {"standard": ("3×3", "every input channel"), "depthwise": ("3×3", "its
          "pointwise": ("1×1", "every input channel")}
 
 
-def connections(kind: str, channels: int = 4) -> list[tuple[int, int]]:
-    """(input channel, output channel) pairs that a ``kind`` convolution from ``channels`` to ``channels``
-    connects, read off a real ``nn.Conv2d``: a pair is connected where its weight slice is used."""
+def _conv(kind: str, channels: int) -> torch.nn.Conv2d:
+    """A real ``kind`` convolution from ``channels`` to ``channels`` channels."""
     if kind not in KINDS:
         raise MobileNetError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
     kernel = 1 if kind == "pointwise" else 3
     groups = channels if kind == "depthwise" else 1
-    conv = torch.nn.Conv2d(channels, channels, kernel, groups=groups, bias=False)
-    per_group = channels // groups   # input channels each output channel reads (weight: out, in/groups, k, k)
+    return torch.nn.Conv2d(channels, channels, kernel, groups=groups, bias=False)
+
+
+def connections(kind: str, channels: int = 4) -> list[tuple[int, int]]:
+    """(input channel, output channel) pairs that a ``kind`` convolution from ``channels`` to ``channels``
+    connects, read off a real ``nn.Conv2d``: a pair is connected where its weight slice is used."""
+    conv = _conv(kind, channels)
+    per_group = conv.weight.shape[1]   # input channels each output channel reads (weight: out, in/groups, k, k)
     return [(out // per_group * per_group + j, out) for out in range(conv.weight.shape[0])
             for j in range(conv.weight.shape[1])]
 
 
 def draw_connections(kinds: tuple[str, ...] = ("standard", "depthwise", "pointwise"), channels: int = 4):
-    """One panel per kind: input channels on the left, output channels on the right, a line per connection."""
+    """One panel per kind: input channels on the left, output channels on the right, a line per connection (one
+    filter slice: the k x k weights with which an output channel reads an input channel), coloured by the input
+    channel; the title counts the weights of a real layer."""
     fig, axes = plt.subplots(1, len(kinds), figsize=(3.4 * len(kinds), 3.4), squeeze=False)
     colours = plt.get_cmap("tab10")
     for ax, kind in zip(axes[0], kinds):
@@ -48,7 +55,10 @@ def draw_connections(kinds: tuple[str, ...] = ("standard", "depthwise", "pointwi
             ax.add_patch(Rectangle((0.0, y - 0.3), 0.15, 0.6, color=colours(c)))
             ax.add_patch(Rectangle((0.85, y - 0.3), 0.15, 0.6, facecolor="white", edgecolor="black"))
         kernel, reads = KINDS[kind]
-        ax.set_title(f"{kind} ({kernel})\n{len(pairs)} filter slices: each output\nreads {reads}", fontsize=10)
+        weight = _conv(kind, channels).weight   # (out, in / groups, k, k): one k x k slice per line
+        per_line = weight[0, 0].numel()
+        ax.set_title(f"{kind} ({kernel})\n{len(pairs)} lines × {per_line} weight{'s' if per_line > 1 else ''}"
+                     f" = {weight.numel()}\neach output reads {reads}", fontsize=10)
         ax.text(0.075, channels - 0.35, "input", ha="center", fontsize=9)
         ax.text(0.925, channels - 0.35, "output", ha="center", fontsize=9)
         ax.set_xlim(-0.05, 1.05)

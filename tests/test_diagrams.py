@@ -37,6 +37,9 @@ def test_connection_diagram_draws_one_line_per_connection():
     per_panel = [len([line for line in ax.lines if line.get_gid() == "connection"]) for ax in fig.axes]
     assert per_panel == [16, 4, 16]
     assert "depthwise" in fig.axes[1].get_title() and "its own channel" in fig.axes[1].get_title()
+    # each title counts the layer's weights: 16 slices of 3x3, 4 of 3x3, 16 of 1x1
+    assert [ax.get_title().split("\n")[1] for ax in fig.axes] == [
+        "16 lines × 9 weights = 144", "4 lines × 9 weights = 36", "16 lines × 1 weight = 16"]
     plt.close(fig)
 
 
