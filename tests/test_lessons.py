@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -116,7 +117,8 @@ def test_without_data_a_data_lesson_is_one_skip_with_its_reason_and_ci_runs_it(t
     assert all(r in skips[0] for r in ROUTES), skips[0]
     proc, _ = _collect(tmp_path, "true")
     assert not [ln for ln in proc.stdout.splitlines() if ln.startswith("SKIPPED")], proc.stdout
-    assert f"{lesson.name}::Cell 0" in proc.stdout, proc.stdout[-2000:]
+    # collected, not skipped: '...ipynb::Cell 0' per cell, or '...ipynb: 26' at -qq
+    assert re.search(rf"{re.escape(lesson.name)}(::Cell 0|: [1-9])", proc.stdout), proc.stdout[-2000:]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -133,12 +135,6 @@ def readers_of_assets() -> list[Path]:
     """Lessons that open a file of assets/ (through asset_path, as they should)."""
     return [f.path for f in lessons() if any("asset_path(" in source(c) for c in read_notebook(f.path)["cells"]
                                              if c.get("cell_type") == "code")]
-
-
-def test_no_lesson_reads_assets_relative_to_its_folder():
-    offenders = [f.path.name for f in lessons()
-                 if any("../assets" in source(c) for c in read_notebook(f.path)["cells"] if c["cell_type"] == "code")]
-    assert offenders == [], f"use mobilenet_edu.lessons.asset_path(name): {offenders}"
 
 
 @pytest.mark.parametrize("where", ["top", "elsewhere"])
