@@ -141,7 +141,8 @@ def draw_augmentation(image: torch.Tensor, down: int, right: int, mirror: bool, 
     axes[1].add_patch(Rectangle((left - 0.5, top - 0.5), w, h, fill=False, edgecolor="yellow", lw=2, gid="window"))
     axes[1].set_title(f"padded by {pad}: {h + 2 * pad}×{w + 2 * pad},\na random {h}×{w} window")
     axes[2].imshow(view.permute(1, 2, 0).numpy())
-    moved = f"moved {down:+d} down, {right:+d} right{', mirrored' if mirror else ''}"
+    moved = (f"moved {abs(down)} {'up' if down < 0 else 'down'}, {abs(right)} {'left' if right < 0 else 'right'}"
+             f"{', mirrored' if mirror else ''}")
     axes[2].set_title(f"what the network sees\n({moved})")
     for ax in axes:
         ax.set_xticks([])
