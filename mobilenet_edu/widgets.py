@@ -213,21 +213,24 @@ class TrainingDashboard:
 
 def plot_history(history: list[dict], reference: list[dict] | None = None, reference_label: str = "reference run",
                  total_epochs: int | None = None):
-    """Loss and accuracy per epoch of a run (train and evaluation), with a reference run's curves dashed."""
+    """Loss and accuracy per epoch of a run (train and evaluation), with a reference run's curves dashed and pale.
+
+    Both panels name the evaluation split the same way (``test`` or ``val``, from the history's ``*_loss`` key)."""
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for rows, style, label in ((reference or [], "--", reference_label), (history, "-", "this run")):
+    for rows, style, alpha, label in ((reference or [], "--", 0.4, reference_label), (history, "-", 1.0, "this run")):
         if not rows:
             continue
         ep = [r["epoch"] for r in rows]
         eval_loss = next((k for k in rows[0] if k.endswith("_loss") and k != "train_loss"), None)
-        a.plot(ep, [r["train_loss"] for r in rows], "o" + style, color="C0", ms=3, label=f"train ({label})")
+        split = eval_loss[:-5] if eval_loss else "eval"
+        kw = dict(ms=3, alpha=alpha)
+        a.plot(ep, [r["train_loss"] for r in rows], "o" + style, color="C0", label=f"train ({label})", **kw)
         if eval_loss:
-            a.plot(ep, [r[eval_loss] for r in rows], "o" + style, color="C1", ms=3,
-                   label=f"{eval_loss[:-5]} ({label})")
-        b.plot(ep, [r["train_acc"] for r in rows], "o" + style, color="C0", ms=3, label=f"train ({label})")
-        b.plot(ep, [r["eval_top1"] for r in rows], "o" + style, color="C1", ms=3, label=f"eval top-1 ({label})")
+            a.plot(ep, [r[eval_loss] for r in rows], "o" + style, color="C1", label=f"{split} ({label})", **kw)
+        b.plot(ep, [r["train_acc"] for r in rows], "o" + style, color="C0", label=f"train ({label})", **kw)
+        b.plot(ep, [r["eval_top1"] for r in rows], "o" + style, color="C1", label=f"{split} top-1 ({label})", **kw)
     for ax, name in ((a, "loss"), (b, "accuracy (%)")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)

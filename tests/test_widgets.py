@@ -101,3 +101,7 @@ def test_training_dashboard_follows_a_run(tmp_path):
     loss_ax, acc_ax = fig.axes
     assert len(loss_ax.lines) == 4 and len(acc_ax.lines) == 4  # train and eval, this run and the reference
     assert list(acc_ax.lines[-1].get_xdata()) == [1, 2]
+    # both panels name the split alike; the reference run is drawn pale, this run solid
+    assert [ln.get_label() for ln in acc_ax.lines][1::2] == ["test top-1 (reference run)", "test top-1 (this run)"]
+    assert loss_ax.lines[1].get_label() == "test (reference run)"
+    assert [ln.get_alpha() for ln in acc_ax.lines] == [0.4, 0.4, 1.0, 1.0]
