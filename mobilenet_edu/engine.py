@@ -586,7 +586,7 @@ def train(cfg: TrainConfig, progress=True, return_model: bool = False):
         elif main and progress is not False:
             print(f"resuming a {ck.get('world_size', 1)}-process run under {world} process(es)", flush=True)
         if main and progress is not False:
-            print(f"resumed from {ckpt_path} at epoch {start_epoch}/{cfg.epochs}", flush=True)
+            print(f"resumed from {ckpt_path} after epoch {start_epoch} of {cfg.epochs}", flush=True)
     elif cfg.resume and main and progress is not False:
         print(f"--resume: no checkpoint in {out}; starting from scratch", flush=True)
 
@@ -636,6 +636,9 @@ def train(cfg: TrainConfig, progress=True, return_model: bool = False):
         stats = torch.tensor([r["loss"] * r["images"], r["acc"] / 100 * r["images"], r["images"]],
                              dtype=torch.float64, device=device)
         all_reduce_sum(stats)
+        if world > 1:  # DDP copies rank 0's buffers at the START of each forward, so the last one left every rank
+            for b in model.buffers():  # its own BatchNorm statistics: every rank evaluates the network rank 0 saves
+                dist.broadcast(b, 0)
         ev = evaluate(model, data.test, num_classes)
         row = {"epoch": epoch + 1, "train_loss": float(stats[0] / stats[2]),
                "train_acc": float(stats[1] / stats[2] * 100),

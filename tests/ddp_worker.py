@@ -14,8 +14,9 @@ cfg = TrainConfig(data="synthetic", width=0.25, batch_size=8, epochs=1, max_step
                   lr=0.05, synthetic_size=256)
 card, model = train(cfg, progress=False, return_model=True)
 rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-flat = torch.cat([p.detach().flatten() for p in model.parameters()])  # BN buffers are per-rank
+flat = torch.cat([p.detach().flatten() for p in model.parameters()])
+buffers = torch.cat([b.detach().double().flatten() for b in model.buffers()])  # BatchNorm's running statistics
 d = build_data("synthetic", batch_size=8, rank=rank, world=world, synthetic_size=256)
 d.train.set_epoch(0)
-torch.save({"flat": flat, "indices": d.train.indices()}, os.path.join(out, f"rank{rank}.pt"))
+torch.save({"flat": flat, "buffers": buffers, "indices": d.train.indices()}, os.path.join(out, f"rank{rank}.pt"))
 dist_cleanup()

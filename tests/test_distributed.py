@@ -35,6 +35,8 @@ def test_ranks_end_identical_and_see_disjoint_samples(tmp_path):
     torchrun(2, HERE / "ddp_worker.py", tmp_path, 4)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
     assert torch.equal(r0["flat"], r1["flat"])
+    # and the running statistics too: each rank's last forward updated its own, train() then copies rank 0's
+    assert torch.equal(r0["buffers"], r1["buffers"])
     a, b = set(r0["indices"].tolist()), set(r1["indices"].tolist())
     assert not a & b and a | b == set(range(256))
 
@@ -106,7 +108,7 @@ def test_the_demo_of_lesson_10_averages_gradients_into_the_whole_batch_s():
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 5 and lines[0].startswith("2 processes (gloo), rank 0 trains on images [0, 2, 4")
     assert all(line.endswith("True") for line in lines[1:]), r.stdout
-    # one all-reduce of every gradient value in the first step, then DDP's buckets (the lesson explains both)
+    # one all-reduce of every gradient value in the first step, then DDP's buckets (lesson 10b explains both)
     assert "step 1: 1 all-reduce(s) carrying 823,722 " in lines[1] and "step 2: 2 all-reduce(s)" in lines[2]
 
 

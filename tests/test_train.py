@@ -61,7 +61,7 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     assert 1 <= ck["epoch"] < 3
     r = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert f"resumed from {run / 'ckpt.pt'} at epoch {ck['epoch']}" in r.stdout
+    assert f"resumed from {run / 'ckpt.pt'} after epoch {ck['epoch']} of 3" in r.stdout
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert [int(x["epoch"]) for x in rows] == [1, 2, 3]
     load_weights(run / "weights.safetensors")
