@@ -11,6 +11,8 @@ so that a busy moment of a shared machine hits them all alike, and a median and 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,13 +23,15 @@ import torch
 from .errors import MobileNetError
 from .settings import size
 
-# torch.utils.benchmark imports torch.utils.cpp_extension, which logs a warning on stderr when it finds a CUDA
-# toolkit (nvcc) but no CUDA runtime: nothing this module uses, and a stray stderr line in every notebook.
+# torch.utils.benchmark imports torch.utils.cpp_extension, which warns on stderr when it finds a CUDA toolkit
+# (nvcc) but no CUDA runtime: nothing this module uses, and a stray stderr line in every notebook. torch 2.8 and
+# newer log it; torch 2.7 and older print it, hence both the logger level and the redirect.
 _cpp_log = logging.getLogger("torch.utils.cpp_extension")
 _level = _cpp_log.level
 _cpp_log.setLevel(logging.ERROR)
 try:
-    from torch.utils import benchmark
+    with contextlib.redirect_stderr(io.StringIO()):
+        from torch.utils import benchmark
 finally:
     _cpp_log.setLevel(_level)
 
