@@ -2,9 +2,11 @@
 
 Every backend is timed with the project's one timer, ``mobilenet_edu.timing.compare`` (PyTorch's
 ``torch.utils.benchmark.Timer``: warm-up, thread count, median and interquartile range), in interleaved rounds,
-so that a busy moment of the machine slows them all alike. Each figure is also given as a fraction of the
-roofline: the model's FLOPs (2 x the mult-adds of ``profile.count_macs``) over the machine's peak fp32 FLOP/s
-(measured with a large matrix multiply, or stated).
+so that a busy moment of the machine slows them all alike. Each figure is also held against the model's compute
+floor: its FLOPs (2 x the mult-adds of ``profile.count_macs``) over the machine's peak fp32 FLOP/s (measured with a
+large matrix multiply, or stated). That floor is the flat, compute-bound roof of the roofline model; the model's
+memory-bandwidth slope is left out, so the floor is a lower bound on the time, not a prediction. The rows keep the
+names ``roofline_ms`` (the floor) and ``roofline_fraction`` (the floor over the measured time).
 """
 
 from __future__ import annotations
@@ -170,7 +172,7 @@ def time_entries(entries: list[Entry], rounds: int | None = None, seconds: float
 
 
 def summarize(entries: list[Entry], peak_gflops: float) -> list[dict]:
-    """One row per timed entry: median and IQR per call, images/s, GFLOP/s achieved, roofline, speed-up."""
+    """One row per timed entry: median and IQR per call, images/s, GFLOP/s achieved, compute floor, speed-up."""
     rows = []
     base = {(e.model, e.batch): e.timing.median for e in entries if e.backend == "torch" and e.timing}
     for e in entries:
@@ -187,9 +189,10 @@ def summarize(entries: list[Entry], peak_gflops: float) -> list[dict]:
 
 
 def format_rows(rows: list[dict], peak: float, threads: int) -> str:
-    lines = [f"peak fp32: {peak:.0f} GFLOP/s ({threads} threads); roofline = model FLOPs / peak",
+    lines = [f"peak fp32: {peak:.0f} GFLOP/s ({threads} threads); compute floor = model FLOPs / peak; "
+             "% floor = floor / median",
              f"{'model':<34}{'backend':<15}{'batch':>6}{'median ms':>11}{'IQR ms':>9}{'img/s':>9}"
-             f"{'x torch':>9}{'roofline':>10}"]
+             f"{'x torch':>9}{'% floor':>10}"]
     for r in rows:
         sp = f"{r['speedup_vs_torch']:.2f}" if r["speedup_vs_torch"] else "-"
         lines.append(f"{r['model']:<34}{r['backend']:<15}{r['batch']:>6}{r['median_ms']:>11.2f}{r['iqr_ms']:>9.2f}"
@@ -214,7 +217,7 @@ def plot_rows(rows: list[dict], path: str) -> Path:
         ax.barh(range(len(sel)), [r["median_ms"] for r in sel], xerr=[r["iqr_ms"] / 2 for r in sel],
                 color="tab:blue", label="median (± half the IQR)")
         ax.barh(range(len(sel)), [r["roofline_ms"] for r in sel], color="tab:orange", alpha=0.6,
-                label="roofline (FLOPs / peak)")
+                label="compute floor (FLOPs / peak)")
         ax.set_yticks(range(len(sel)))
         ax.set_yticklabels(labels, fontsize=8)
         ax.invert_yaxis()

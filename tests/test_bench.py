@@ -27,7 +27,9 @@ def test_entries_take_turns_and_rows_divide_by_eager():
     assert onnx_row["speedup_vs_torch"] == pytest.approx(torch_row["median_ms"] / onnx_row["median_ms"])
     assert onnx_row["img_per_s"] == pytest.approx(4 / (onnx_row["median_ms"] / 1e3))
     assert onnx_row["roofline_ms"] == pytest.approx(1e6 / 100e9 * 1e3)
-    assert "median ms" in bench.format_rows(rows, 100.0, 1)
+    assert onnx_row["roofline_fraction"] == pytest.approx(onnx_row["roofline_ms"] / onnx_row["median_ms"])
+    table = bench.format_rows(rows, 100.0, 1)
+    assert "median ms" in table and "% floor" in table and "roofline" not in table   # the compute floor, by name
 
 
 def test_an_untimed_entry_is_one_line_error():
