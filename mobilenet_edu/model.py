@@ -132,8 +132,8 @@ class MobileNetV1(nn.Module):
     """MobileNet v1 with the paper's width multiplier (``width`` = alpha), for any input of at least 32 px.
 
     ``small_input=True`` is the variant for 32x32 images (CIFAR): the stem has stride 1 instead of 2, so
-    the feature maps are 32, 16, 8, 4, 2 pixels instead of being upscaled from 32 to 224 first (the
-    tutorial's approach, 12.2x the mult-adds); it takes inputs from 16 px. ``act="relu6"`` matches TF-slim and timm.
+    the feature maps are 32, 16, 8, 4, 2 pixels (upscaling the images to 224 first, as the tutorial does, costs
+    12.2x the mult-adds); it takes inputs from 16 px. ``act="relu6"`` matches TF-slim and timm.
     """
 
     def __init__(self, num_classes: int = 1000, width: float = 1.0, in_chans: int = 3,
