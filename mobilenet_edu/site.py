@@ -204,6 +204,7 @@ class Page:
         self.lesson, self.pages, self.repo_files = lesson, pages, repo_files
         self.files: dict[str, bytes] = {}
         self.figures = 0
+        self.broken: list[str] = []  # links to files that are not in the repository
 
     def _figure(self, data: str | list, ext: str, cell: int, binary: bool = True) -> str:
         data = "".join(data) if isinstance(data, list) else data
@@ -226,7 +227,8 @@ class Page:
             else:
                 src = (self.lesson.path.parent / path).resolve()
                 if not src.is_file() or not _is_within(src, self.repo_files):
-                    return m.group(0)  # left as it is; the browser test reports it if it is broken
+                    self.broken.append(url)
+                    return m.group(0)  # left as it is, and said when the site is built
                 target = "files/" + src.relative_to(self.repo_files).as_posix()
                 self.files[target] = src.read_bytes()
             return f'{attr}="{html.escape(target + ("#" + frag if frag else ""))}"'
@@ -323,8 +325,8 @@ def _summary(nb: dict) -> str:
     return re.sub(r"^<p>(.*)</p>$", r"\1", rendered, flags=re.DOTALL)
 
 
-def site_files(folder: Path | None = None) -> dict[str, bytes]:
-    """Every file of the HTML edition, by its path inside OUT."""
+def site_files(folder: Path | None = None, broken: list[str] | None = None) -> dict[str, bytes]:
+    """Every file of the HTML edition, by its path inside OUT; links to missing files are added to ``broken``."""
     folder = Path(folder) if folder is not None else notebooks_dir()
     found = lessons(folder)
     if not found:
@@ -347,6 +349,8 @@ def site_files(folder: Path | None = None) -> dict[str, bytes]:
         title = f"{lesson.number} · {lesson.title}"
         files[pages[lesson.path.name]] = page(title, note + body, " ".join(links)).encode()
         files.update(p.files)
+        if broken is not None:
+            broken += [f"{lesson.path.name} links to {u}, which is not in the repository" for u in p.broken]
         cls = ' class="optional"' if lesson.optional else ""
         kind = "optional" if lesson.optional else "core"
         rows.append(f'<tr{cls}><td>{lesson.number}</td><td><a href="{pages[lesson.path.name]}">'
@@ -381,8 +385,11 @@ def build_site(out: str | os.PathLike, force: bool = False, source: str | os.Pat
     """Write the HTML edition of the lessons in ``source`` (default: the series) to ``out``; returns ``out``."""
     src = Path(source) if source is not None else notebooks_dir()
     out_path = check_out(Path(out), force, src)
-    files = site_files(src)
+    broken: list[str] = []
+    files = site_files(src, broken)
     write_tree(out_path, files)
+    for b in broken:
+        log(f"warning: {b}: that link will not work")
     size = sum(len(b) for b in files.values())
     pages = sum(name.endswith(".html") for name in files)
     log(f"HTML edition: {pages} pages, {len(files)} files, {size / 2**20:.1f} MiB, written to {out_path}; "

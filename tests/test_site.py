@@ -89,6 +89,17 @@ def test_site_refuses_the_notebooks_folder_and_a_non_empty_folder(tmp_path):
     assert (tmp_path / "keep.txt").read_text() == "mine" and (tmp_path / "index.html").is_file()
 
 
+def test_a_link_to_a_missing_file_is_said_when_building(tmp_path):
+    src = lessons()[0].path
+    nb = json.loads(src.read_text())
+    nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "See [the notes](../NO_SUCH_FILE.md)."})
+    (tmp_path / "nb").mkdir()
+    (tmp_path / "nb" / src.name).write_text(json.dumps(nb))
+    said: list[str] = []
+    build_site(tmp_path / "html", source=tmp_path / "nb", log=lambda *a, **k: said.append(" ".join(map(str, a))))
+    assert any("links to ../NO_SUCH_FILE.md" in s and src.name in s for s in said), said
+
+
 def test_site_cli_one_line_error(cli, tmp_path):
     from conftest import assert_one_line_error
 
@@ -236,10 +247,10 @@ def test_the_browser_check_fails_on_raw_math_and_a_broken_figure(site, browser, 
     assert "not math" not in text
     assert "broken.html: image missing.png" in text and "link nowhere.html answers 404" in text, text
     assert "request outside the site: https://example.org/x.png" in text, text
-    # and a page of the real site whose KaTeX is gone: math never typeset
-    page = next(site.glob("0*.html")).name
+    # and a lesson page of the real site whose KaTeX is gone: its math is never typeset
+    page = next(p.name for p in sorted(site.glob("0*.html")) if 'class="math' in p.read_text())
     (bad / page).write_text((site / page).read_text().replace("static/katex/katex.min.js", "gone.js"))
     for d in ("static", "figures"):
         (bad / d).symlink_to(site / d)
     problems, _ = check_pages(browser, bad, [page])
-    assert any("math not typeset" in p for p in problems), problems
+    assert any(f"{page}: math not typeset" in p for p in problems), problems
