@@ -135,10 +135,15 @@ def test_lesson_08_findings_hold_for_the_shipped_weights(cifar10):
     # Accuracy per class: the vehicles easy, the animals hard, cats above all; a wide spread.
     assert classes[per_class.argmin()] == "cat" and classes[per_class.argmax()] == "automobile"
     assert 100 - per_class.min() > 4 * (100 - per_class.max())
-    # The confusion matrix: cat and dog, both ways, are the two most frequent mistakes; a frog is rarely a truck.
+    # The confusion matrix, each pair of classes once (both directions added): cat and dog first; among the next five,
+    # trucks and automobiles, airplanes and ships, and the rest pairs of small animals; a frog is rarely a truck.
     mistakes = confusion.clone().fill_diagonal_(0)
-    first, second = mistakes.flatten().sort(descending=True, stable=True).indices[:2].tolist()
-    assert {divmod(first, 10), divmod(second, 10)} == {(3, 5), (5, 3)}
+    pairs = (mistakes + mistakes.T).triu().flatten().sort(descending=True, stable=True).indices[:6].tolist()
+    top = [{classes[i] for i in divmod(cell, 10)} for cell in pairs]
+    assert top[0] == {"cat", "dog"}
+    assert {"automobile", "truck"} in top[1:] and {"airplane", "ship"} in top[1:]
+    small_animals = {"bird", "cat", "frog", "deer"}
+    assert all(pair <= small_animals for pair in top[1:] if pair not in ({"automobile", "truck"}, {"airplane", "ship"}))
     assert confusion[classes.index("frog"), classes.index("truck")] <= 2
     # Label smoothing 0.1: no answer, right or wrong, near 100%.
     assert a["card"]["recipe"]["label_smoothing"] == 0.1 and a["confidence"].max() < 0.97
@@ -169,7 +174,9 @@ def test_lesson_08_exercises_hold_for_the_shipped_weights(cifar10, classroom):
         noise_conf = m((noise - mean) / std).softmax(1).max(1).values
     below = confidence <= noise_conf.max()
     assert noise_conf.median() > 0.5 and below.sum() > 3000 and (below & right).sum() > 0.7 * below.sum()
-    # Exercise 3: the classroom network loses on every class, most on cat, and most where cifar10 is weakest.
+    # Exercise 3: the solution compares WEIGHTS with cifar10-classroom unless WEIGHTS' card names the classroom recipe,
+    # then with cifar10; the classroom network loses on every class, most on cat, and most where cifar10 is weakest.
+    assert a["card"]["recipe"].get("recipe") != "classroom" and classroom["card"]["recipe"]["recipe"] == "classroom"
     lost = a["per_class"] - classroom["per_class"]
     assert (lost > 0).all() and classes[lost.argmax()] == "cat"
     assert torch.corrcoef(torch.stack([lost, 100 - a["per_class"]]))[0, 1] > 0.7
