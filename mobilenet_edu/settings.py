@@ -38,9 +38,8 @@ SIZES: dict[str, tuple] = {
     "least_top1": (82.0, 0.0),
     # lesson 06: batches of each loader timed (65 batches of 256 is a third of an epoch)
     "loader_batches": (65, 5),
-    # lesson 09: test images checked for parity, and timed calls per backend
+    # lesson 09: test images checked for parity
     "parity_images": (10_000, 2_000),
-    "latency_iters": (40, 6),
 }
 
 
