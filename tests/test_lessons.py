@@ -137,6 +137,15 @@ def readers_of_assets() -> list[Path]:
                                              if c.get("cell_type") == "code")]
 
 
+def test_no_lesson_reads_a_file_relative_to_its_own_folder():
+    # "../assets/x.jpg" works only when the kernel starts in notebooks/ (JupyterLab), not at the repository's top
+    # (VS Code) or for a copy elsewhere; asset_path finds the file from anywhere.
+    relative = [f"{f.path.name} cell {i}" for f in lessons() for i, c in enumerate(read_notebook(f.path)["cells"])
+                if c.get("cell_type") == "code" and re.search(r"""["']\.\./""", source(c))]
+    assert relative == []
+    assert readers_of_assets(), "no lesson opens an asset: the working-directory test below would test nothing"
+
+
 @pytest.mark.parametrize("where", ["top", "elsewhere"])
 def test_a_lesson_that_reads_an_asset_runs_from_another_folder(where, tmp_path, monkeypatch):
     from nbclient import NotebookClient
