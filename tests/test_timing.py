@@ -59,8 +59,10 @@ def test_quick_switch_shrinks_rounds_and_seconds(monkeypatch):
     from mobilenet_edu.settings import SIZES, size
 
     monkeypatch.setenv("MOBILENET_EDU_QUICK", "1")
-    assert size("timing_rounds") == SIZES["timing_rounds"][1] < SIZES["timing_rounds"][0]
-    assert size("timing_seconds") < SIZES["timing_seconds"][0]
+    # Quick runs keep three interleaved rounds (a lesson's timing asserts rest on their median, and CI runs two
+    # notebooks side by side on two cores) but shorter measurements.
+    assert size("timing_rounds") == SIZES["timing_rounds"][1] >= 3
+    assert size("timing_seconds") == SIZES["timing_seconds"][1] < SIZES["timing_seconds"][0]
 
 
 def test_count_macs_is_profile_for_mobilenet_and_the_formula_elsewhere():
