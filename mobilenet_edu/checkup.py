@@ -167,11 +167,11 @@ def check_device(torch=None, bf16: Callable[[], bool] | None = None) -> Check:
     has = (bf16 or cpu_has_bf16)()
     threads = torch.get_num_threads()
     if has:
-        return Check(OK, "device", f"cpu, {threads} threads, bfloat16 instructions: yes (the classroom recipe "
-                     "trains its pointwise convolutions in bf16)")
+        return Check(OK, "device", f"cpu, {threads} threads, bfloat16 instructions: yes (lesson 07 uses them to "
+                     "train faster)")
     # Not a WARN: nothing to fix, and most laptops lack these instructions; the lessons run all the same.
-    return Check(OK, "device", f"cpu, {threads} threads, bfloat16 instructions: no (lesson 07's classroom run "
-                 "trains in float32, about 1.1x longer)")
+    return Check(OK, "device", f"cpu, {threads} threads, bfloat16 instructions: no (lesson 07 trains in float32 "
+                 "instead, about 1.1x longer)")
 
 
 def check_cifar10(root: Path | None = None, reachable: Callable[[], bool] | None = None) -> Check:
@@ -230,7 +230,7 @@ def check_widgets(version: Callable[[str], str | None] = _version,
         return Check(FAIL, "widgets", f"jupyterlab_widgets {front} is installed but JupyterLab cannot find its "
                      f"extension {WIDGET_MANAGER}", "python -m pip install --force-reinstall "
                      f"'jupyterlab_widgets{spec}' in the environment JupyterLab runs from")
-    return Check(OK, "widgets", f"ipywidgets {ipw}, JupyterLab front end {front}")
+    return Check(OK, "widgets", f"ipywidgets {ipw}, jupyterlab_widgets {front} (their JupyterLab front end)")
 
 
 def _free_bytes(path: Path) -> tuple[Path, int]:
@@ -249,7 +249,9 @@ def check_disk(root: Path | None = None, free: Callable[[Path], tuple[Path, int]
     root = root if root is not None else data_root()
     where, avail = free(root)
     need, what = (DISK_FOR_RUNS, "the lessons' runs") if find_cifar10(root) else (DISK_FOR_DOWNLOAD, "CIFAR-10")
-    msg = f"{avail / 2**30:.1f} GiB free in {show(where)}"
+    # the folder the lessons use, also before it exists (then its disk is measured at the nearest folder that does)
+    gib, folder = f"{avail / 2**30:.1f} GiB", show(root)
+    msg = f"{gib} free in {folder}" if where == root.absolute() else f"{gib} free on the disk where {folder} will go"
     if avail < need:
         return Check(FAIL, "disk", f"{msg}; {what} need{'s' if what == 'CIFAR-10' else ''} {need // 2**20} MB",
                      f"free at least {(need - avail) // 2**20 + 1} MB there, or set MOBILENET_EDU_DATA to a "

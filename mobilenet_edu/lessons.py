@@ -44,7 +44,9 @@ def notebooks_dir() -> Path:
 def asset_path(name: str) -> Path:
     """A file the lessons read (a photograph, ...), found through the package, whatever the working directory.
 
-    Looks in the package's own ``assets/`` (an installed copy) and then in the checkout's ``assets/``.
+    Looks in the package's own ``mobilenet_edu/assets/`` (what ships inside the package: the offline site's KaTeX)
+    and then in the checkout's top-level ``assets/``, where the photographs are: they are not package data, so they
+    are found from a checkout (the README's editable install), not from a copy installed without one.
     """
     here = Path(__file__).resolve().parent
     root = repo_root()

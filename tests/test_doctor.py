@@ -94,6 +94,7 @@ def test_device(monkeypatch):
     monkeypatch.setattr(engine, "pick_device", lambda prefer=None: torch.device("cpu"))
     yes = check_device(_torch(), bf16=lambda: True)
     assert yes.status == OK and "cpu, 4 threads" in yes.message and "bfloat16 instructions: yes" in yes.message
+    assert "lesson 07" in yes.message and "pointwise" not in yes.message  # no term the learner has not met yet
     no = check_device(_torch(), bf16=lambda: False)
     assert no.status == OK and "bfloat16 instructions: no" in no.message and "float32" in no.message
     monkeypatch.setattr(engine, "pick_device", lambda prefer=None: torch.device("cuda"))
@@ -127,6 +128,7 @@ def test_widgets_front_end(tmp_path):
         return check_widgets(version=v.get, requires=requires.get, labextension_dirs=lambda: list(dirs))
 
     assert run().status == OK
+    assert "ipywidgets 8.1.5, jupyterlab_widgets 3.0.13" in run().message  # two packages, each by its own name
     no_ipw = run({"jupyterlab_widgets": "3.0.13"})
     assert no_ipw.status == FAIL and "ipywidgets" in no_ipw.fix
     no_front = run({"ipywidgets": "8.1.5"})
@@ -145,7 +147,10 @@ def test_disk_space(tmp_path):
     assert check_disk(tmp_path, free=lambda p: (p, DISK_FOR_DOWNLOAD + 1)).status == OK
     fake_cifar(tmp_path)  # with the data there, only the runs need room
     assert check_disk(tmp_path, free=lambda p: (p, 300 * 2**20)).status == OK
-    assert check_disk(tmp_path / "not" / "yet").status == OK  # the nearest folder that exists is measured
+    fresh = check_disk(tmp_path / "not" / "yet")  # the nearest folder that exists is measured ...
+    assert fresh.status == OK and fresh.message.endswith(f"free on the disk where {tmp_path / 'not' / 'yet'} will "
+                                                         "go (needs 400 MB for CIFAR-10)"), fresh.message
+    assert f"free in {tmp_path} (" in check_disk(tmp_path).message  # ... and a folder that exists is named as is
 
 
 def test_doctor_function_and_exit_status(monkeypatch, capsys):
