@@ -17,7 +17,7 @@ from .errors import MobileNetError
 
 # NN_snake.ipynb is a core lesson; NNx_snake.ipynb (a letter after the number) an optional deep dive beside NN.
 LESSON_NAME = re.compile(r"^(?P<num>\d\d)(?P<opt>[a-z]?)_[a-z0-9]+(?:_[a-z0-9]+)*\.ipynb$")
-EXERCISES = re.compile(r"^#+\s*Exercises\b", re.MULTILINE)
+EXERCISES = re.compile(r"^#+\s*(?:Exercises|练习)\b", re.MULTILINE)  # the Chinese edition's heading too
 # A notebook may say what it needs in its metadata: {"mobilenet_edu": {"needs_cifar10": true/false}};
 # without the key, the code decides (NEEDS_CIFAR_NAMES below).
 META_KEY = "mobilenet_edu"
