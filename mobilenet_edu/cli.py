@@ -27,6 +27,16 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _budget(s: str) -> float | None:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of minutes: {s!r}") from None
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of minutes >= 0 (0: no budget), got {s}")
+    return v or None
+
+
 def _positive_float(s: str) -> float:
     try:
         v = float(s)
@@ -73,8 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "prints and writes files.")
     p.add_argument("--recipe", choices=sorted(RECIPES), default="full",
                    help="full: the shipped weights' first stage (alpha 1, 20 epochs; the default); classroom: "
-                   "alpha 0.5, 16 epochs, all but the last 3 on 24 px images, bf16 pointwise convolutions where the "
-                   "CPU has bf16 instructions, sized for a lesson (about 9.5 minutes of training on a 2-core CPU); "
+                   "alpha 0.5, trained for a --time-budget of 10 minutes (as many epochs as fit, 3 in 16 of them at "
+                   "full size and the others on 24 px images), bf16 pointwise convolutions where the CPU has bf16 "
+                   "instructions; "
                    "quick: seconds, for tests")
     p.add_argument("--data", help="cifar10 | synthetic | PATH (PATH/train/<class>/*, PATH/val/<class>/*); "
                    "default cifar10")
@@ -87,7 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="force the standard ImageNet stem (stride 2)")
     p.add_argument("--act", choices=["relu", "relu6"])
     p.add_argument("--dropout", type=float)
-    p.add_argument("--epochs", type=int)
+    p.add_argument("--epochs", type=int, help="train this many epochs (and no --time-budget, unless given too)")
+    p.add_argument("--time-budget", dest="time_budget", type=_budget, metavar="MINUTES",
+                   help="train for this many minutes, not a number of epochs: the run times its first steps and "
+                   "plans the epochs that fit (the classroom recipe's default: 10; 0: off)")
     p.add_argument("--batch-size", type=int, help="per process")
     p.add_argument("--lr", type=float, help="peak learning rate for the global batch")
     p.add_argument("--optimizer", choices=["sgd", "rmsprop", "adamw"])

@@ -7,6 +7,7 @@ batch is ``batch_size * world_size``, and only rank 0 shows progress and writes 
 
 from __future__ import annotations
 
+import copy
 import csv
 import ctypes
 import ctypes.util
@@ -16,9 +17,10 @@ import math
 import os
 import platform
 import random
+import statistics
 import time
 import types
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -80,6 +82,10 @@ class TrainConfig:
     # bfloat16 for the pointwise convolutions on a CPU that has bf16 instructions (AVX512-BF16 or AMX); the
     # depthwise convolutions and the stem stay float32 (float32_thin_convs says why)
     cpu_amp: bool = False
+    # Train for a time instead of a number of epochs: minutes from the start of training to the final weights
+    # (probe, epochs, their evaluations and the final one). The run measures its speed, then plans the epochs
+    # (plan_budget); None trains ``epochs``.
+    time_budget: float | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -91,7 +97,7 @@ RECIPES: dict[str, dict] = {
     # on images shrunk to 24 px, pointwise convolutions in bfloat16 where the CPU has bf16 instructions. Chosen on a
     # 5,000-image validation split, never on the test set (the trials are in the README).
     "classroom": dict(width=0.5, epochs=16, low_res=24, full_res_epochs=3, batch_size=256, lr=0.4, warmup=0.2,
-                      cpu_amp=True),
+                      cpu_amp=True, time_budget=10.0),
     # Seconds, same code path (one small-image epoch, one full-size): a few batches of a small subset (CI and
     # MOBILENET_EDU_QUICK=1).
     "quick": dict(width=0.5, epochs=2, low_res=24, full_res_epochs=1, batch_size=64, subset=512, tta=False),
@@ -119,6 +125,8 @@ def recipe(name: str = "full", **overrides) -> TrainConfig:
     unknown = set(overrides) - set(TrainConfig.__dataclass_fields__)
     if unknown:
         raise MobileNetError(f"not a training setting: {', '.join(sorted(unknown))}")
+    if "epochs" in overrides and "time_budget" not in overrides:
+        overrides = {**overrides, "time_budget": None}  # epochs asked for by number: no budget decides them
     return TrainConfig(**{**RECIPES[name], **overrides, "recipe": name})
 
 
@@ -261,6 +269,110 @@ def evaluate(model: nn.Module, batches, num_classes: int, tta: bool = False) -> 
     per_class = (conf.diag() / conf.sum(1).clamp(min=1) * 100).tolist()
     return {"top1": float(conf.diag().sum() / n * 100), "top5": float(top5[0] / n * 100),
             "loss": float(top5[1] / n), "n": n, "per_class": per_class, "confusion": conf.long().tolist()}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Time budget: train for minutes, not epochs (Li, Yumer & Ramanan, "Budgeted Training", ICLR 2020: fit the
+# schedule to the time there is). The run times a few steps, plans the epochs that fit, and trains that plan.
+
+BUDGET_USE = 0.95  # the share of the budget a plan may fill; the rest absorbs a machine that slows down mid-run
+PROBE_WARMUP, PROBE_STEPS, PROBE_EVAL_BATCHES = 2, 4, 2
+
+
+@dataclass(frozen=True)
+class Speed:
+    """What ``measure_speed`` found: seconds per training step at each image size, seconds per evaluation of the
+    whole evaluation set, and the seconds the probe itself took."""
+
+    step_s: dict
+    eval_s: float
+    probe_s: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a budget is spent: ``epochs`` in all, the last ``full_res_epochs`` at full size; ``seconds`` predicted."""
+
+    epochs: int
+    full_res_epochs: int
+    seconds: float
+
+
+def measure_speed(model: nn.Module, cfg: TrainConfig, data: Data, amp, sizes: list[int]) -> Speed:
+    """Time training steps at each of ``sizes`` on a copy of ``model`` (with its own optimiser, on the first
+    batches of epoch 1, through the same ``train_one_epoch`` as the run), and a few evaluation batches.
+
+    The run's model, optimiser and random state are left as they were, so the probe changes what the run learns
+    in nothing but the plan. The median of ``PROBE_STEPS`` steps after ``PROBE_WARMUP`` is kept."""
+    t0 = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        probe = copy.deepcopy(model).train()
+        opt = make_optimizer(probe, cfg)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.1)
+        crit = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        scaler = torch.amp.GradScaler(next(probe.parameters()).device.type, enabled=amp == torch.float16)
+        step_s = {}
+        for size in sizes:
+            data.train.set_epoch(0)
+            stamps = [time.perf_counter()]
+            batches = resized(itertools.islice(data.train, PROBE_WARMUP + PROBE_STEPS), size)
+            train_one_epoch(probe, batches, opt, sched, crit, scaler, amp,
+                            on_step=lambda *a, stamps=stamps: stamps.append(time.perf_counter()))
+            gaps = [b - a for a, b in zip(stamps, stamps[1:])][PROBE_WARMUP:]
+            if not gaps:
+                raise MobileNetError(f"--time-budget: too few training batches to time (needs "
+                                     f"{PROBE_WARMUP + 1} of {cfg.batch_size})")
+            step_s[size] = statistics.median(gaps)
+        probe.eval()
+        stamps, batches = [], 0
+        with torch.no_grad():
+            for x, _ in itertools.islice(data.test, PROBE_EVAL_BATCHES + 1):
+                t = time.perf_counter()
+                probe(x).float().cpu()
+                stamps.append(time.perf_counter() - t)
+                batches += 1
+        eval_s = statistics.median(stamps[1:] or stamps) * len(data.test)
+    del probe, opt
+    return Speed(step_s, eval_s, time.perf_counter() - t0)
+
+
+def plan_budget(budget_s: float, speed: Speed, steps_per_epoch: int, low_res: int, full_size: int,
+                full_share: float, final_evals: int) -> Plan:
+    """The most epochs whose predicted time fits ``BUDGET_USE`` of the budget (the probe's time counted), with
+    the recipe's share of full-size epochs (at least the last one); the final evaluation's passes counted too.
+    Raises a MobileNetError naming the smallest budget that works here when not even one epoch fits."""
+    left = budget_s * BUDGET_USE - speed.probe_s
+    step_low = speed.step_s.get(low_res, 0.0) if low_res else 0.0
+    step_full = speed.step_s[full_size]
+
+    def plan(epochs: int) -> Plan:
+        full = epochs if not low_res else min(epochs, max(1, round(epochs * full_share)))
+        seconds = steps_per_epoch * ((epochs - full) * step_low + full * step_full) + \
+            (epochs + final_evals) * speed.eval_s
+        return Plan(epochs, full, seconds)
+
+    best = plan(1)
+    if best.seconds > left:
+        least = (best.seconds + speed.probe_s) / BUDGET_USE / 60
+        raise MobileNetError(f"--time-budget {budget_s / 60:g} min is too small here: one epoch at full size with "
+                             f"its evaluation takes about {best.seconds / 60:.1f} min on this machine; the smallest "
+                             f"budget that works is {math.ceil(least * 10) / 10:g} min")
+    while best.epochs < 10_000:
+        more = plan(best.epochs + 1)
+        if more.seconds > left:
+            break
+        best = more
+    return best
+
+
+def describe_plan(budget_min: float, speed: Speed, plan: Plan, low_res: int, full_size: int) -> str:
+    """The plan in one line, with what it was made from."""
+    steps = ", ".join(f"{speed.step_s[s]:.3f} s a step at {s} px" for s in sorted(speed.step_s))
+    low = (f", the first {plan.epochs - plan.full_res_epochs} at {low_res} px and the last "
+           f"{plan.full_res_epochs} at {full_size} px" if low_res and plan.epochs > plan.full_res_epochs else "")
+    return (f"time budget {budget_min:g} min: measured {steps}, {speed.eval_s:.1f} s an evaluation (probe "
+            f"{speed.probe_s:.0f} s) -> plan {plan.epochs} epochs{low}, about {plan.seconds / 60:.1f} min")
+
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -546,9 +658,6 @@ def train(cfg: TrainConfig, progress=True, return_model: bool = False):
         steps_per_epoch = min(steps_per_epoch, cfg.limit_train_batches)
     if steps_per_epoch < 1:
         raise MobileNetError(f"not enough training images for one batch of {cfg.batch_size} x {world} processes")
-    total = cfg.epochs * steps_per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: lr_factor(s, total, cfg.warmup, cfg.schedule, steps_per_epoch))
     amp = amp_dtype(device, cfg.amp, cpu=cfg.cpu_amp)
     if amp is not None and device.type == "cpu":
         float32_thin_convs(model)
@@ -557,7 +666,6 @@ def train(cfg: TrainConfig, progress=True, return_model: bool = False):
               "(about 1.1x the time of the classroom recipe's measured run)", flush=True)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
 
-    start_epoch, elapsed_before, history = 0, 0.0, []
     ck = None
     if cfg.resume:
         # Rank 0 reads the checkpoint and hands it to the others, so only its file system needs it.
@@ -566,6 +674,30 @@ def train(cfg: TrainConfig, progress=True, return_model: bool = False):
             box = [ck]
             dist.broadcast_object_list(box, src=0)
             ck = box[0]
+    t_budget = time.time()
+    budget = (ck or {}).get("budget")  # a resumed run keeps the plan it started with
+    if budget is None and cfg.time_budget and ck is None:
+        sizes = [cfg.low_res, data.input_size] if cfg.low_res else [data.input_size]
+        speed = measure_speed(model, cfg, data, amp, sizes)
+        plan = plan_budget(cfg.time_budget * 60, speed, steps_per_epoch, cfg.low_res, data.input_size,
+                           cfg.full_res_epochs / cfg.epochs, 1 + 2 * cfg.tta)
+        budget = {"minutes": cfg.time_budget, "measured": {"step_s": {str(k): v for k, v in speed.step_s.items()},
+                  "eval_s": speed.eval_s, "probe_s": speed.probe_s}, "plan": asdict(plan),
+                  "line": describe_plan(cfg.time_budget, speed, plan, cfg.low_res, data.input_size)}
+        if world > 1:  # every process trains rank 0's plan
+            box = [budget]
+            dist.broadcast_object_list(box, src=0)
+            budget = box[0]
+        if main and progress is not False:
+            print(budget["line"], flush=True)
+    if budget is not None:
+        cfg = replace(cfg, epochs=budget["plan"]["epochs"], full_res_epochs=budget["plan"]["full_res_epochs"],
+                      time_budget=budget["minutes"])
+    total = cfg.epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: lr_factor(s, total, cfg.warmup, cfg.schedule, steps_per_epoch))
+
+    start_epoch, elapsed_before, history = 0, 0.0, []
     if ck is not None:
         load_state_checked(model, ck["model"], f"checkpoint {ckpt_path}")
         # The checkpoint brings back the momentum buffers; the settings (--lr, --weight-decay, ...) are this
@@ -660,7 +792,7 @@ def train(cfg: TrainConfig, progress=True, return_model: bool = False):
             save_checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(),
                              "rng": _rng_state(), "epoch": epoch + 1,
                              "elapsed": row["elapsed_s"], "history": history, "world_size": world,
-                             "config": _plain(asdict(cfg))}, ckpt_path)
+                             "config": _plain(asdict(cfg)), "budget": budget}, ckpt_path)
         if world > 1:
             dist.barrier()
 
@@ -687,6 +819,9 @@ def train(cfg: TrainConfig, progress=True, return_model: bool = False):
             "params": prof["params"], "macs": prof["macs"],
             "machine": machine,
             "amp": str(amp).replace("torch.", "") if amp else None,  # the mixed-precision dtype the run used
+            # the time budget, what the probe measured and the plan it made (None: a fixed number of epochs)
+            "budget": None if budget is None else {**budget,
+                                                   "used_s": round(elapsed_before + time.time() - t_budget, 1)},
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
         save_weights(model, out / "weights.safetensors", card)
