@@ -156,7 +156,8 @@ def test_a_new_english_cell_is_missing_and_an_orphan_is_refused(tmp_path):
 def test_chinese_share_leaves_formulas_code_and_links_aside():
     assert chinese_share("深度卷积（depthwise convolution）对每个输入通道只用一个卷积核，不混合通道。") > 0.6
     assert chinese_share("A depthwise convolution applies one filter to each input channel.") == 0
-    assert chinese_share("每层的代价是 $D_K \\cdot D_K \\cdot M \\cdot D_F \\cdot D_F$，见下面的函数 `conv_macs(layer)` 的计算结果。") == 1
+    formula = "$D_K \\cdot D_K \\cdot M \\cdot D_F \\cdot D_F$"
+    assert chinese_share(f"每层的代价是 {formula}，见下面的函数 `conv_macs(layer)` 的计算结果。") == 1
     assert chinese_share("## 练习") is None  # too little to judge
 
 
