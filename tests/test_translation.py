@@ -170,3 +170,12 @@ def test_cli_sync_check_and_bad_input(capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
     assert translation.main(["todo", "99_nothing"]) == 2
+
+
+def test_no_conftest_beside_the_chinese_lessons():
+    """tests/*.py import their helpers with ``from conftest import ...``; under pytest's default import mode a third
+    module named conftest (say notebooks/zh-CN/conftest.py) can shadow tests/conftest.py, and CI failed that way.
+    The Chinese lessons' collection rule lives in notebooks/conftest.py."""
+    root = EN.parent
+    found = sorted(str(p.relative_to(root)) for p in root.glob("**/conftest.py") if ".venv" not in p.parts)
+    assert found == ["notebooks/conftest.py", "tests/conftest.py"], found
