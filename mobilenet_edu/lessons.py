@@ -21,8 +21,10 @@ EXERCISES = re.compile(r"^#+\s*(?:Exercises|练习)\b", re.MULTILINE)  # the Chi
 # A notebook may say what it needs in its metadata: {"mobilenet_edu": {"needs_cifar10": true/false}};
 # without the key, the code decides (NEEDS_CIFAR_NAMES below).
 META_KEY = "mobilenet_edu"
-# Names whose use means "this lesson reads CIFAR-10": the loader, the data folder, the CLI's data flag.
-NEEDS_CIFAR_NAMES = frozenset({"load_cifar10", "ensure_cifar10", "download_cifar10", "data_root", "build_data"})
+# Names whose use means "this lesson reads CIFAR-10": the loader, the data folder, the CLI's data flag, and the
+# deployment helpers that draw their calibration and parity images from the test and training sets.
+NEEDS_CIFAR_NAMES = frozenset({"load_cifar10", "ensure_cifar10", "download_cifar10", "data_root", "build_data",
+                               "calibration01", "parity_batches"})
 NEEDS_CIFAR_TEXT = re.compile(r"--data-dir\b")
 
 

@@ -11,7 +11,8 @@ from mobilenet_edu.launch import follow_progress, torchrun
 SCRIPT = textwrap.dedent("""
     import os, sys
     rank = int(os.environ["RANK"])
-    print(f"rank {rank} of {os.environ['WORLD_SIZE']}", flush=True)
+    sys.stdout.write(f"rank {rank} of {os.environ['WORLD_SIZE']}\\n")   # one write: the ranks share a pipe
+    sys.stdout.flush()
     if rank == 0:
         sys.stderr.write("epoch 1/1:  50%|#####     | 1/2\\repoch 1/1: 100%|##########| 2/2\\n")
         sys.stderr.write("a notice\\n")
