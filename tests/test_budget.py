@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import assert_one_line_error
+from testkit import assert_one_line_error
 
 from mobilenet_edu import engine
 from mobilenet_edu.checkpoint import load_checkpoint, load_weights

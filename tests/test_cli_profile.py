@@ -1,6 +1,6 @@
 import json
 
-from conftest import assert_one_line_error
+from testkit import assert_one_line_error
 
 
 def test_profile_json(cli):

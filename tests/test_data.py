@@ -3,7 +3,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import CIFAR_DIR, needs_cifar
+from testkit import CIFAR_DIR, needs_cifar
 
 from mobilenet_edu import MobileNetError
 from mobilenet_edu.data import TensorBatches, load_cifar10, pil_to_rgb, synthetic

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CIFAR_DIR, assert_one_line_error, needs_cifar
+from testkit import CIFAR_DIR, assert_one_line_error, needs_cifar
 
 from mobilenet_edu.data import install_cifar10, load_cifar10
 from mobilenet_edu.errors import MobileNetError

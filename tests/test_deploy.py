@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import CIFAR_DIR, assert_one_line_error, needs_cifar
+from testkit import CIFAR_DIR, assert_one_line_error, needs_cifar
 
 from mobilenet_edu import MobileNetV1
 from mobilenet_edu.checkpoint import save_weights

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import assert_one_line_error
+from testkit import assert_one_line_error
 
 from mobilenet_edu.edition import ANSWER_TAG, student_edition, student_notebook
 from mobilenet_edu.errors import MobileNetError

@@ -6,7 +6,7 @@ same weights score lower on an augmented test set, whatever the seed.
 """
 
 import pytest
-from conftest import CIFAR_DIR, needs_cifar
+from testkit import CIFAR_DIR, needs_cifar
 
 import mobilenet_edu
 from mobilenet_edu.data import TensorBatches, load_cifar10

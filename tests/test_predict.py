@@ -7,8 +7,8 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error
 from PIL import Image
+from testkit import assert_one_line_error
 
 from mobilenet_edu import MobileNetError
 from mobilenet_edu.inference import Predictor

@@ -2,7 +2,7 @@ import json
 
 import pytest
 import torch
-from conftest import CIFAR_DIR, assert_one_line_error, needs_cifar
+from testkit import CIFAR_DIR, assert_one_line_error, needs_cifar
 
 import mobilenet_edu
 from mobilenet_edu.pretrained import available

@@ -101,7 +101,7 @@ def test_a_link_to_a_missing_file_is_said_when_building(tmp_path):
 
 
 def test_site_cli_one_line_error(cli, tmp_path):
-    from conftest import assert_one_line_error
+    from testkit import assert_one_line_error
 
     (tmp_path / "x").write_text("")
     assert_one_line_error(cli("site", tmp_path), "not empty")

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error
+from testkit import assert_one_line_error
 
 from mobilenet_edu.checkpoint import load_checkpoint, load_weights
 from mobilenet_edu.errors import MobileNetError
