@@ -354,9 +354,10 @@ def plan_budget(budget_s: float, speed: Speed, steps_per_epoch: int, low_res: in
     best = plan(1)
     if best.seconds > left:
         least = (best.seconds + speed.probe_s) / BUDGET_USE / 60
-        raise MobileNetError(f"--time-budget {budget_s / 60:g} min is too small here: one epoch at full size with "
-                             f"its evaluation takes about {best.seconds / 60:.1f} min on this machine; the smallest "
-                             f"budget that works is {math.ceil(least * 10) / 10:g} min")
+        raise MobileNetError(f"--time-budget {budget_s / 60:g} min is too small: one epoch at full size with its "
+                             f"evaluations takes about {best.seconds / 60:.1f} min at the measured speed; the "
+                             f"smallest budget that works is {math.ceil(least * 10) / 10:g} min (the probe and the "
+                             f"{1 - BUDGET_USE:.0%} margin included)")
     while best.epochs < 10_000:
         more = plan(best.epochs + 1)
         if more.seconds > left:
