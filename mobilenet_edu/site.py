@@ -221,6 +221,8 @@ class Page:
             if re.match(r"^[a-z][a-z0-9+.-]*:|^#|^//", url, re.IGNORECASE):
                 return m.group(0)
             path, _, frag = url.partition("#")
+            if path in self.files:  # a figure this page wrote from an output
+                return m.group(0)
             name = Path(path).name
             if name in self.pages:
                 target = self.pages[name]

@@ -21,7 +21,7 @@ from test_browser import CHROMIUM, CHROMIUM_ARGS
 
 from mobilenet_edu.errors import MobileNetError
 from mobilenet_edu.lessons import lessons, notebooks_dir
-from mobilenet_edu.site import build_site, markdown, protect_math
+from mobilenet_edu.site import build_site, markdown, protect_math, site_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,6 +98,14 @@ def test_a_link_to_a_missing_file_is_said_when_building(tmp_path):
     said: list[str] = []
     build_site(tmp_path / "html", source=tmp_path / "nb", log=lambda *a, **k: said.append(" ".join(map(str, a))))
     assert any("links to ../NO_SUCH_FILE.md" in s and src.name in s for s in said), said
+
+
+def test_the_series_builds_without_a_warning():
+    """Every link in the lessons resolves: the figures a page writes from its outputs are not missing files."""
+    broken: list[str] = []
+    files = site_files(broken=broken)
+    assert broken == [], broken
+    assert any(name.startswith("figures/") for name in files)
 
 
 def test_site_cli_one_line_error(cli, tmp_path):
