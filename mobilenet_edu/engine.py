@@ -663,8 +663,10 @@ def train(cfg: TrainConfig, progress=True, return_model: bool = False):
     if amp is not None and device.type == "cpu":
         float32_thin_convs(model)
     elif device.type == "cpu" and cfg.amp and cfg.cpu_amp and main and progress is not False:
+        cost = ("a step takes about 1.1x as long, so the time budget plans fewer epochs" if cfg.time_budget
+                else "about 1.1x the time of the classroom recipe's measured run")
         print("--cpu-amp: this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), so it trains in float32 "
-              "(about 1.1x the time of the classroom recipe's measured run)", flush=True)
+              f"({cost})", flush=True)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
 
     ck = None

@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -280,8 +281,14 @@ def test_cpu_amp_without_bf16_instructions_says_it_trains_in_float32(monkeypatch
                              cpu_amp=True, device="cpu", tta=False, out=str(tmp_path / "run"))
     card = engine.train(cfg)
     out = capsys.readouterr().out
-    assert "no bfloat16 instructions" in out and "float32" in out, out
+    assert "no bfloat16 instructions" in out and "float32" in out and "1.1x the time of" in out, out
     assert card["recipe"]["cpu_amp"] is True and "bfloat16" not in str(card.get("amp"))
+    # under a time budget the run does not take longer: it plans fewer epochs
+    fixed = engine.Speed({size: 0.1 for size in range(8, 257)}, 0.01, 0.01)  # a fixed probe: one epoch fits
+    monkeypatch.setattr(engine, "measure_speed", lambda *a, **k: fixed)
+    engine.train(dataclasses.replace(cfg, epochs=1, max_steps=None, time_budget=0.05, overwrite=True))
+    out = capsys.readouterr().out
+    assert "no bfloat16 instructions" in out and "plans fewer epochs" in out, out
 
 
 @pytest.mark.parametrize("flags, needle", [
