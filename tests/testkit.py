@@ -1,21 +1,15 @@
 """Helpers the tests import (``from testkit import ...``): a module of its own, because ``from conftest import``
 finds whichever conftest.py pytest imported last (notebooks/ has one too), which depends on the command line."""
 import os
-from pathlib import Path
 
 import pytest
 
 from mobilenet_edu.settings import DATA_VAR, data_root
 
-ROOT = Path(__file__).resolve().parents[1]
 # The one data lookup of the package: $MOBILENET_EDU_DATA, then ./data, then the checkout's data/.
 CIFAR_DIR = data_root()
 _HAVE_CIFAR = (CIFAR_DIR / "cifar-10-batches-py" / "test_batch").is_file()
 CIFAR_SKIP = f"CIFAR-10 not found under {CIFAR_DIR}: set {DATA_VAR} to the folder holding cifar-10-batches-py/"
-
-
-def has_cifar() -> bool:
-    return _HAVE_CIFAR
 
 
 def asked_for_missing_data() -> bool:
