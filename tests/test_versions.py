@@ -50,3 +50,13 @@ def test_pyproject_declares_the_same_floors():
 def test_ci_runs_the_lowest_versions():
     run = (ROOT / ".ci/run").read_text()
     assert "\n.ci/lowest-versions" in run or "bash .ci/lowest-versions" in run, ".ci/run no longer tests them"
+
+
+def test_ci_ends_with_the_readme_test_command():
+    """README: 'CI runs exactly this'. Its test command is .ci/run's last command, as written there."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("```bash", 1)[1].split("```", 1)[0]
+    lines = block.strip().splitlines()
+    command = next(lines[i + 1] for i, line in enumerate(lines) if line.startswith("# Run the tests")).strip()
+    run = [line for line in (ROOT / ".ci/run").read_text().splitlines() if line.strip()]
+    assert run[-1].strip() == command, "the last line of .ci/run is not the README's test command"
